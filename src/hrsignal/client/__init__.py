@@ -1,0 +1,1 @@
+"""hrsignal.client (see the package docstring of hrsignal)."""

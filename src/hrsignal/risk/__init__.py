@@ -1,0 +1,1 @@
+"""hrsignal.risk (see the package docstring of hrsignal)."""

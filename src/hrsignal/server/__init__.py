@@ -1,0 +1,1 @@
+"""hrsignal.server (see the package docstring of hrsignal)."""

@@ -1,0 +1,1 @@
+"""hrsignal.store (see the package docstring of hrsignal)."""

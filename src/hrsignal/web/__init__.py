@@ -1,0 +1,1 @@
+"""hrsignal.web (see the package docstring of hrsignal)."""
