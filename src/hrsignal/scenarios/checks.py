@@ -1,0 +1,348 @@
+"""Cell and record checks, vectorised over Arrow arrays.
+
+Every check computes a boolean mask over a batch with Arrow compute kernels (RE2 regular
+expressions, lengths, casts), so the cost per record is a few machine instructions, not a
+Python call. Python code runs only for the records a mask selects, to build their findings.
+
+One defect gives exactly one finding: once a cell has an error, later checks skip it, and a
+rule between two cells (ResignationDate not after LastWorkingDate) runs only when both parsed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hrsignal.scenarios.findings import Code, Finding, Severity
+from hrsignal.scenarios.schema import FieldSpec, Scenario
+
+#: ISO 8601 as Microsoft's samples write it: a date, optionally T and a time with seconds,
+#: 0-7 fractional digits, and Z or an offset (+05:30, -0800). Ranges are checked here; the
+#: calendar (30 February) by the cast below.
+ISO_DATETIME = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"(T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,7})?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?)?$"
+)
+_HAS_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"
+
+#: A user principal name as Microsoft Entra ID accepts it: the prefix uses A-Z a-z 0-9 and
+#: ' . - _ ! # ^ ~, does not start or end with a period; the domain is a DNS name.
+UPN = (
+    r"^[A-Za-z0-9'_!#^~-]([A-Za-z0-9'._!#^~-]*[A-Za-z0-9'_!#^~-])?"
+    r"@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+_UPN_PREFIX_MAX = 64
+
+#: First characters a spreadsheet may execute as a formula (OWASP "CSV injection").
+FORMULA = r"^[=+\-@\t\r]"
+_NUMBER = r"^[+-]?\d+([.,]\d+)?$"
+
+_UTC = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(slots=True)
+class CheckContext:
+    """What the checks of one batch need besides the cells."""
+
+    records: np.ndarray
+    lines: np.ndarray
+    invalid: np.ndarray  # bool, updated in place: True once a record has an error
+    findings: list[Finding]
+    window: tuple[dt.datetime, dt.datetime, Severity] | None
+    add_finding: Callable[[Finding], None]
+
+
+def _mask(array: pa.Array) -> np.ndarray:
+    """A boolean Arrow array (nulls = False) as numpy."""
+    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def report(
+    ctx: CheckContext,
+    rows: np.ndarray,
+    code: Code,
+    severity: Severity,
+    column: str,
+    values: pa.Array | None,
+    message: Callable[[str], str],
+) -> None:
+    """Add one finding per selected row (``rows``: a boolean mask)."""
+    idx = np.flatnonzero(rows)
+    if idx.size == 0:
+        return
+    if severity is Severity.ERROR:
+        ctx.invalid[idx] = True
+    picked = values.take(pa.array(idx)).to_pylist() if values is not None else [None] * idx.size
+    for i, value in zip(idx.tolist(), picked, strict=True):
+        ctx.add_finding(
+            Finding(
+                code=code,
+                severity=severity,
+                message=message(value if value is not None else ""),
+                record=int(ctx.records[i]),
+                line=int(ctx.lines[i]),
+                column=column,
+                value=None if value is None else str(value)[:200],
+            )
+        )
+
+
+def check_field(
+    ctx: CheckContext, spec: FieldSpec, column: str, values: pa.Array, routed: np.ndarray
+) -> pa.Array:
+    """Check one mapped column for the routed rows; return its canonical values.
+
+    Canonical values: trimmed strings for UPNs, UTC timestamps for dates, text as written.
+    Rows with an error (or not routed here) get null.
+    """
+    label = _label(spec, column)
+    if spec.type in ("upn", "datetime"):
+        values = pc.utf8_trim_whitespace(values)
+    present = _mask(pc.greater(pc.binary_length(values), 0))
+    if spec.type == "text":
+        present &= _mask(pc.match_substring_regex(values, r"\S"))
+    todo = routed & present
+    if spec.required:
+        report(
+            ctx,
+            routed & ~present,
+            Code.MISSING_VALUE,
+            Severity.ERROR,
+            column,
+            None,
+            lambda _v: f"{label} is required but the cell is empty",
+        )
+    if spec.type == "upn":
+        return _check_upn(ctx, spec, column, values, todo)
+    if spec.type == "datetime":
+        return _check_datetime(ctx, spec, column, values, todo)
+    return _check_text(ctx, spec, column, values, todo)
+
+
+def _label(spec: FieldSpec, column: str) -> str:
+    """The column as the user named it, with the field it maps to when that differs."""
+    return column if column == spec.name else f"{column} ({spec.name})"
+
+
+def _null_unless(values: pa.Array, keep: np.ndarray) -> pa.Array:
+    return pc.if_else(pa.array(keep), values, pa.scalar(None, values.type))
+
+
+def _too_long(
+    ctx: CheckContext, spec: FieldSpec, column: str, values: pa.Array, todo: np.ndarray
+) -> np.ndarray:
+    label = _label(spec, column)
+    if spec.max_length is None:
+        return np.zeros(len(values), dtype=bool)
+    long = todo & _mask(pc.greater(pc.utf8_length(values), spec.max_length))
+    report(
+        ctx,
+        long,
+        Code.TOO_LONG,
+        Severity.ERROR,
+        column,
+        values,
+        lambda v: (
+            f"{label} is {len(v)} characters long; the limit is {spec.max_length}. Shorten it"
+        ),
+    )
+    return np.asarray(long, dtype=bool)
+
+
+def _check_upn(
+    ctx: CheckContext, spec: FieldSpec, column: str, values: pa.Array, todo: np.ndarray
+) -> pa.Array:
+    long = _too_long(ctx, spec, column, values, todo)
+    todo = todo & ~long
+    ok = _mask(pc.match_substring_regex(values, UPN))
+    ok &= (
+        _mask(
+            pc.less_equal(
+                pc.utf8_length(pc.utf8_slice_codeunits(values, 0, _UPN_PREFIX_MAX + 2)),
+                _UPN_PREFIX_MAX + 1,
+            )
+        )
+        | ~ok
+    )
+    bad = todo & ~ok
+    report(ctx, bad, Code.INVALID_UPN, Severity.ERROR, column, values, _upn_message)
+    return _null_unless(values, todo & ~bad)
+
+
+def _upn_message(value: str) -> str:
+    if "@" not in value:
+        hint = "it has no @domain; use the user's UPN, e.g. sara.davis@contoso.com"
+    elif " " in value:
+        hint = "it contains a space"
+    elif any(ord(c) > 127 for c in value):
+        hint = "Entra ID UPNs allow only ASCII letters, digits and ' . - _ ! # ^ ~ before the @"
+    else:
+        hint = "expected the user principal name, e.g. sara.davis@contoso.com"
+    return f"{value!r} is not a valid user principal name: {hint}"
+
+
+def _check_text(
+    ctx: CheckContext, spec: FieldSpec, column: str, values: pa.Array, todo: np.ndarray
+) -> pa.Array:
+    label = _label(spec, column)
+    long = _too_long(ctx, spec, column, values, todo)
+    formula = todo & ~long & _mask(pc.match_substring_regex(values, FORMULA))
+    if formula.any():
+        formula &= ~_mask(pc.match_substring_regex(values, _NUMBER))
+        report(
+            ctx,
+            formula,
+            Code.FORMULA,
+            Severity.WARNING,
+            column,
+            values,
+            lambda v: (
+                f"{label} starts with {v[:1]!r}: a spreadsheet that opens this "
+                "file may run it as a formula; prefix it with an apostrophe or remove the sign"
+            ),
+        )
+    return _null_unless(values, todo & ~long)
+
+
+def _check_datetime(
+    ctx: CheckContext, spec: FieldSpec, column: str, values: pa.Array, todo: np.ndarray
+) -> pa.Array:
+    label = _label(spec, column)
+    shaped = todo & _mask(pc.match_substring_regex(values, ISO_DATETIME))
+    has_time = _mask(pc.match_substring(values, "T"))
+    has_offset = has_time & _mask(pc.match_substring_regex(values, _HAS_OFFSET))
+    # Build strings Arrow's ISO 8601 cast takes: add a time to dates, Z to naive times.
+    suffix = pa.array(np.where(has_time, np.where(has_offset, "", "Z"), "T00:00:00Z"))
+    full = pc.binary_join_element_wise(values, suffix, "")
+    parsed = _cast_utc(full, shaped)
+    bad_calendar = shaped & _mask(pc.is_null(parsed))
+    bad = (todo & ~shaped) | bad_calendar
+    report(
+        ctx,
+        bad,
+        Code.INVALID_DATE,
+        Severity.ERROR,
+        column,
+        values,
+        lambda v: (
+            f"{label}: {v!r} is not an ISO 8601 date-time; expected e.g. "
+            "2026-02-27T17:00:00Z or 2026-02-27T17:00:00.0000000+05:30"
+        ),
+    )
+    good = shaped & ~bad_calendar
+    result = parsed
+    outside = np.zeros(len(values), dtype=bool)
+    if spec.window and ctx.window is not None:
+        lo, hi, severity = ctx.window
+        early = _mask(pc.less(parsed, pa.scalar(lo, _UTC)))
+        outside = good & (early | _mask(pc.greater(parsed, pa.scalar(hi, _UTC))))
+        report(
+            ctx,
+            outside,
+            Code.DATE_OUT_OF_WINDOW,
+            severity,
+            column,
+            values,
+            lambda v: (
+                f"{label} {v} is outside the accepted window "
+                f"{lo:%Y-%m-%d} to {hi:%Y-%m-%d} (6 months back to 1 year ahead); check the "
+                "year, or relax the window with --date-window"
+            ),
+        )
+        if severity is Severity.ERROR:
+            good &= ~outside
+    clean = good & ~outside  # one finding per cell: no warnings after another finding
+    date_only = clean & ~has_time
+    report(
+        ctx,
+        date_only,
+        Code.DATE_ONLY,
+        Severity.WARNING,
+        column,
+        values,
+        lambda v: (
+            f"{label} {v} has no time; 00:00:00 UTC is assumed. Microsoft "
+            "documents yyyy-mm-ddThh:mm:ss with an offset"
+        ),
+    )
+    naive = clean & has_time & ~has_offset
+    report(
+        ctx,
+        naive,
+        Code.DATE_WITHOUT_OFFSET,
+        Severity.WARNING,
+        column,
+        values,
+        lambda v: (
+            f"{label} {v} has no time zone; UTC is assumed. Add Z or an offset such as +05:30"
+        ),
+    )
+    return _null_unless(result, good)
+
+
+def _cast_utc(full: pa.Array, shaped: np.ndarray) -> pa.Array:
+    """Cast ISO strings to UTC timestamps; null where not shaped or not a calendar date."""
+    candidates = _null_unless(full, shaped)
+    try:
+        ns = pc.cast(candidates, pa.timestamp("ns", tz="UTC"))
+        return pc.cast(ns, _UTC, safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    # Some value is not a real calendar date (30 February): parse one by one, this batch only.
+    out: list[dt.datetime | None] = []
+    for value in candidates.to_pylist():
+        out.append(None if value is None else _parse_one(value))
+    return pa.array(out, type=_UTC)
+
+
+def _parse_one(value: str) -> dt.datetime | None:
+    """Parse one ISO 8601 string (already shaped, with Z or offset) or None."""
+    text = value.replace("Z", "+00:00")
+    if "." in text:
+        head, rest = text.split(".", 1)
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.astimezone(dt.UTC)
+
+
+def check_rules(
+    ctx: CheckContext,
+    scenario: Scenario,
+    canonical: dict[str, pa.Array],
+    columns: dict[str, str],
+    routed: np.ndarray,
+) -> None:
+    """Rules between fields: ``not_after`` (e.g. ResignationDate not after LastWorkingDate)."""
+    for first, second in scenario.not_after:
+        if first not in canonical or second not in canonical:
+            continue
+        a, b = canonical[first], canonical[second]
+        later = routed & ~ctx.invalid & _mask(pc.greater(a, b))
+        message = (
+            f"{first} is after {second}; the resignation date is when notice was "
+            "given, so it cannot follow the last working date. Swap or correct them"
+        )
+        report(
+            ctx,
+            later,
+            Code.DATE_ORDER,
+            Severity.ERROR,
+            columns[first],
+            pc.cast(a, pa.string()),
+            _constant(message),
+        )
+
+
+def _constant(message: str) -> Callable[[str], str]:
+    """A message builder that ignores the value."""
+    return lambda _value: message
