@@ -19,24 +19,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hrsignal.scenarios.findings import Code, Finding, Severity
+from hrsignal.scenarios.isodate import ParsedDates, parse_iso
 from hrsignal.scenarios.schema import FieldSpec, Scenario
-
-#: ISO 8601 as Microsoft's samples write it: a date, optionally T and a time with seconds,
-#: 0-7 fractional digits, and Z or an offset (+05:30, -0800). Ranges are checked here; the
-#: calendar (30 February) by the cast below.
-ISO_DATETIME = (
-    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-    r"(T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,7})?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?)?$"
-)
-_HAS_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"
 
 #: A user principal name as Microsoft Entra ID accepts it: the prefix uses A-Z a-z 0-9 and
 #: ' . - _ ! # ^ ~, does not start or end with a period; the domain is a DNS name.
 UPN = (
-    r"^[A-Za-z0-9'_!#^~-]([A-Za-z0-9'._!#^~-]*[A-Za-z0-9'_!#^~-])?"
+    r"^[A-Za-z0-9'_!#^~-]([A-Za-z0-9'._!#^~-]{0,62}[A-Za-z0-9'_!#^~-])?"
     r"@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
-_UPN_PREFIX_MAX = 64
 
 #: First characters a spreadsheet may execute as a formula (OWASP "CSV injection").
 FORMULA = r"^[=+\-@\t\r]"
@@ -101,10 +92,18 @@ def check_field(
     Rows with an error (or not routed here) get null.
     """
     label = _label(spec, column)
+    present = _present(values)
+    shaped = np.zeros(len(values), dtype=bool)
+    parsed: ParsedDates | None = None
     if spec.type in ("upn", "datetime"):
-        values = pc.utf8_trim_whitespace(values)
-    present = _mask(pc.greater(pc.binary_length(values), 0))
-    if spec.type == "text":
+        parsed, shaped = _shape(spec, values, routed & present)
+        if (routed & present & ~shaped).any():
+            # Surrounding spaces are an export artefact, not part of a UPN or a date: trim
+            # them (only when some value needs it, to keep the common path to one pass).
+            values = pc.utf8_trim_whitespace(values)
+            present = _present(values)
+            parsed, shaped = _shape(spec, values, routed & present)
+    elif (routed & present).any():
         present &= _mask(pc.match_substring_regex(values, r"\S"))
     todo = routed & present
     if spec.required:
@@ -118,10 +117,26 @@ def check_field(
             lambda _v: f"{label} is required but the cell is empty",
         )
     if spec.type == "upn":
-        return _check_upn(ctx, spec, column, values, todo)
-    if spec.type == "datetime":
-        return _check_datetime(ctx, spec, column, values, todo)
+        return _check_upn(ctx, spec, column, values, todo, shaped)
+    if parsed is not None:
+        return _check_datetime(ctx, spec, column, values, todo, parsed)
     return _check_text(ctx, spec, column, values, todo)
+
+
+def _present(values: pa.Array) -> np.ndarray:
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    return np.asarray(np.diff(offsets) > 0)
+
+
+def _shape(
+    spec: FieldSpec, values: pa.Array, rows: np.ndarray
+) -> tuple[ParsedDates | None, np.ndarray]:
+    """Which values have the field's shape (and, for dates, their parsed instants)."""
+    if spec.type == "datetime":
+        parsed = parse_iso(values, rows)
+        return parsed, parsed.ok
+    return None, _mask(pc.match_substring_regex(values, UPN))
 
 
 def _label(spec: FieldSpec, column: str) -> str:
@@ -139,7 +154,9 @@ def _too_long(
     label = _label(spec, column)
     if spec.max_length is None:
         return np.zeros(len(values), dtype=bool)
-    long = todo & _mask(pc.greater(pc.utf8_length(values), spec.max_length))
+    long = todo & _mask(pc.greater(pc.binary_length(values), spec.max_length))
+    if long.any():  # bytes >= characters: confirm in characters for the few candidates
+        long &= _mask(pc.greater(pc.utf8_length(values), spec.max_length))
     report(
         ctx,
         long,
@@ -155,23 +172,17 @@ def _too_long(
 
 
 def _check_upn(
-    ctx: CheckContext, spec: FieldSpec, column: str, values: pa.Array, todo: np.ndarray
+    ctx: CheckContext,
+    spec: FieldSpec,
+    column: str,
+    values: pa.Array,
+    todo: np.ndarray,
+    shaped: np.ndarray,
 ) -> pa.Array:
     long = _too_long(ctx, spec, column, values, todo)
-    todo = todo & ~long
-    ok = _mask(pc.match_substring_regex(values, UPN))
-    ok &= (
-        _mask(
-            pc.less_equal(
-                pc.utf8_length(pc.utf8_slice_codeunits(values, 0, _UPN_PREFIX_MAX + 2)),
-                _UPN_PREFIX_MAX + 1,
-            )
-        )
-        | ~ok
-    )
-    bad = todo & ~ok
+    bad = todo & ~long & ~shaped
     report(ctx, bad, Code.INVALID_UPN, Severity.ERROR, column, values, _upn_message)
-    return _null_unless(values, todo & ~bad)
+    return _null_unless(values, todo & ~bad & ~long)
 
 
 def _upn_message(value: str) -> str:
@@ -210,18 +221,15 @@ def _check_text(
 
 
 def _check_datetime(
-    ctx: CheckContext, spec: FieldSpec, column: str, values: pa.Array, todo: np.ndarray
+    ctx: CheckContext,
+    spec: FieldSpec,
+    column: str,
+    values: pa.Array,
+    todo: np.ndarray,
+    parsed: ParsedDates,
 ) -> pa.Array:
     label = _label(spec, column)
-    shaped = todo & _mask(pc.match_substring_regex(values, ISO_DATETIME))
-    has_time = _mask(pc.match_substring(values, "T"))
-    has_offset = has_time & _mask(pc.match_substring_regex(values, _HAS_OFFSET))
-    # Build strings Arrow's ISO 8601 cast takes: add a time to dates, Z to naive times.
-    suffix = pa.array(np.where(has_time, np.where(has_offset, "", "Z"), "T00:00:00Z"))
-    full = pc.binary_join_element_wise(values, suffix, "")
-    parsed = _cast_utc(full, shaped)
-    bad_calendar = shaped & _mask(pc.is_null(parsed))
-    bad = (todo & ~shaped) | bad_calendar
+    bad = todo & ~parsed.ok
     report(
         ctx,
         bad,
@@ -234,13 +242,12 @@ def _check_datetime(
             "2026-02-27T17:00:00Z or 2026-02-27T17:00:00.0000000+05:30"
         ),
     )
-    good = shaped & ~bad_calendar
-    result = parsed
+    good = todo & ~bad
+    micros = parsed.micros
     outside = np.zeros(len(values), dtype=bool)
     if spec.window and ctx.window is not None:
         lo, hi, severity = ctx.window
-        early = _mask(pc.less(parsed, pa.scalar(lo, _UTC)))
-        outside = good & (early | _mask(pc.greater(parsed, pa.scalar(hi, _UTC))))
+        outside = good & ((micros < _epoch_us(lo)) | (micros > _epoch_us(hi)))
         report(
             ctx,
             outside,
@@ -257,10 +264,9 @@ def _check_datetime(
         if severity is Severity.ERROR:
             good &= ~outside
     clean = good & ~outside  # one finding per cell: no warnings after another finding
-    date_only = clean & ~has_time
     report(
         ctx,
-        date_only,
+        clean & ~parsed.has_time,
         Code.DATE_ONLY,
         Severity.WARNING,
         column,
@@ -270,7 +276,7 @@ def _check_datetime(
             "documents yyyy-mm-ddThh:mm:ss with an offset"
         ),
     )
-    naive = clean & has_time & ~has_offset
+    naive = clean & parsed.has_time & ~parsed.has_offset
     report(
         ctx,
         naive,
@@ -282,37 +288,14 @@ def _check_datetime(
             f"{label} {v} has no time zone; UTC is assumed. Add Z or an offset such as +05:30"
         ),
     )
-    return _null_unless(result, good)
+    return pa.array(micros, type=pa.int64(), mask=~good).cast(_UTC)
 
 
-def _cast_utc(full: pa.Array, shaped: np.ndarray) -> pa.Array:
-    """Cast ISO strings to UTC timestamps; null where not shaped or not a calendar date."""
-    candidates = _null_unless(full, shaped)
-    try:
-        ns = pc.cast(candidates, pa.timestamp("ns", tz="UTC"))
-        return pc.cast(ns, _UTC, safe=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    # Some value is not a real calendar date (30 February): parse one by one, this batch only.
-    out: list[dt.datetime | None] = []
-    for value in candidates.to_pylist():
-        out.append(None if value is None else _parse_one(value))
-    return pa.array(out, type=_UTC)
+def _epoch_us(moment: dt.datetime) -> int:
+    return int((moment - _EPOCH) / dt.timedelta(microseconds=1))
 
 
-def _parse_one(value: str) -> dt.datetime | None:
-    """Parse one ISO 8601 string (already shaped, with Z or offset) or None."""
-    text = value.replace("Z", "+00:00")
-    if "." in text:
-        head, rest = text.split(".", 1)
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits) :]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.astimezone(dt.UTC)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def check_rules(
@@ -320,6 +303,7 @@ def check_rules(
     scenario: Scenario,
     canonical: dict[str, pa.Array],
     columns: dict[str, str],
+    raw: dict[str, pa.Array],
     routed: np.ndarray,
 ) -> None:
     """Rules between fields: ``not_after`` (e.g. ResignationDate not after LastWorkingDate)."""
@@ -338,7 +322,7 @@ def check_rules(
             Code.DATE_ORDER,
             Severity.ERROR,
             columns[first],
-            pc.cast(a, pa.string()),
+            raw[first],
             _constant(message),
         )
 

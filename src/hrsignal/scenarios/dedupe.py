@@ -25,10 +25,10 @@ class DuplicateTracker:
         self._firsts: list[int] = []  # first record number of each chunk
         self._con: duckdb.DuckDBPyConnection | None = None
 
-    def add(self, columns: list[pa.Array], records: np.ndarray, valid: np.ndarray) -> None:
-        """Hash the valid records of a batch (``records`` are consecutive)."""
-        if len(records) == 0:
-            return
+    def hash(self, columns: list[pa.Array]) -> np.ndarray:
+        """64-bit hashes of each row of a batch (thread-safe for one caller at a time)."""
+        if len(columns[0]) == 0:
+            return np.zeros(0, dtype=np.uint64)
         if self._con is None:
             self._con = duckdb.connect()
         names = [f"c{i}" for i in range(len(columns))]
@@ -37,7 +37,13 @@ class DuplicateTracker:
         args = ", ".join(names)
         hashes = self._con.execute(f"SELECT hash({args}) AS h FROM batch").fetchnumpy()["h"]  # noqa: S608 - column names are generated
         self._con.unregister("batch")
-        hashes = np.asarray(hashes, dtype=np.uint64)
+        return np.asarray(hashes, dtype=np.uint64)
+
+    def add(self, hashes: np.ndarray, records: np.ndarray, valid: np.ndarray) -> None:
+        """Keep the hashes of the valid records of a batch (``records`` are consecutive)."""
+        if len(records) == 0:
+            return
+        hashes = hashes.copy()
         hashes[~valid] = _INVALID
         hashes[hashes == _INVALID] = _INVALID  # a real 0 hash is folded into "not compared"
         self._chunks.append(hashes)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -56,7 +58,7 @@ _DELIMITER_OPTION = {
 FIELD_SIZE_LIMIT = 16 * 1024 * 1024
 csv.field_size_limit(FIELD_SIZE_LIMIT)
 
-_BLOCK_SIZE = 4 * 1024 * 1024
+_BLOCK_SIZE = 2 * 1024 * 1024
 _NEWLINE_RE = "\r\n|\r|\n"
 
 
@@ -348,12 +350,24 @@ def _open_arrow(
 
 def _has_blank_rows(cols: list[pa.Array]) -> bool:
     """True when some row has every cell empty (a blank line, or a row of bare delimiters)."""
-    all_empty = pc.equal(pc.binary_length(cols[0]), 0)
-    for col in cols[1:]:
-        if not pc.any(all_empty).as_py():
+    all_empty: np.ndarray | None = None
+    for col in cols:
+        offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)
+        empty = np.diff(offsets[col.offset : col.offset + len(col) + 1]) == 0
+        all_empty = empty if all_empty is None else all_empty & empty
+        if not all_empty.any():
             return False
-        all_empty = pc.and_(all_empty, pc.equal(pc.binary_length(col), 0))
-    return bool(pc.any(all_empty).as_py())
+    return all_empty is not None and bool(all_empty.any())
+
+
+def _has_line_break(col: pa.Array) -> bool:
+    """True when some value of a string array contains CR or LF (a scan of its bytes)."""
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)
+    lo, hi = int(offsets[col.offset]), int(offsets[col.offset + len(col)])
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)[lo:hi] if hi > lo else None
+    if data is None:
+        return False
+    return bool((data == 10).any() or (data == 13).any())
 
 
 def _line_breaks_per_row(cols: list[pa.Array]) -> np.ndarray:
@@ -361,7 +375,7 @@ def _line_breaks_per_row(cols: list[pa.Array]) -> np.ndarray:
     n = len(cols[0])
     total = np.zeros(n, dtype=np.int64)
     for col in cols:
-        if not pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py():
+        if not _has_line_break(col):
             continue
         counts = pc.count_substring_regex(col, _NEWLINE_RE)
         total += counts.to_numpy(zero_copy_only=False)
@@ -561,3 +575,46 @@ class _Unclosable(io.RawIOBase):
 
     def close(self) -> None:
         pass
+
+
+_DONE = object()
+
+
+def prefetch(batches: Iterator[RawBatch], depth: int = 2) -> Iterator[RawBatch]:
+    """Read batches on a background thread while the caller checks the previous ones.
+
+    Arrow's parser and the numpy/Arrow kernels of the checks release the GIL, so reading and
+    checking overlap on two cores. An exception in the reader reaches the caller after the
+    batches read before it, in order.
+    """
+    out: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        out.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            out.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            out.put(exc)
+
+    thread = threading.Thread(target=work, name="hrsignal-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)

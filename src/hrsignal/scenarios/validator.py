@@ -17,6 +17,7 @@ import datetime as dt
 import os
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -191,6 +192,8 @@ class ValidationRun:
         self.report = ValidationReport(file=self.name, scenario=scenario or "unknown")
         self._resolved: ResolvedMapping | None = None
         self._dupes = DuplicateTracker()
+        # hashing for duplicate detection runs beside the checks (DuckDB releases the GIL)
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hrsignal-hash")
         self._started = False
 
     # -- context manager -------------------------------------------------------------------
@@ -207,6 +210,7 @@ class ValidationRun:
 
     def close(self) -> None:
         """Close the file if this run opened it."""
+        self._hasher.shutdown(wait=True)
         if self._owns_stream:
             self._stream.close()
 
@@ -280,7 +284,8 @@ class ValidationRun:
         raw_batches: Iterator[src.RawBatch]
         if enc.is_utf8:
             try:
-                for raw in src.fast_batches(stream, header, self.delimiter, counters):
+                reader = src.fast_batches(stream, header, self.delimiter, counters)
+                for raw in src.prefetch(reader):
                     yield self._check(raw)
                 return
             except src.FallbackNeeded as why:
@@ -349,6 +354,7 @@ class ValidationRun:
         assert resolved is not None
         n = len(raw)
         batch_findings: list[Finding] = []
+        hashes = self._hasher.submit(self._dupes.hash, raw.columns)
 
         def add(finding: Finding) -> None:
             batch_findings.append(finding)
@@ -391,7 +397,8 @@ class ValidationRun:
                 fspec = spec.field(fname)
                 columns[fname] = header[idx]
                 values[fname] = check_field(ctx, fspec, header[idx], raw.columns[idx], routed)
-            check_rules(ctx, spec, values, columns, routed)
+            raw_cells = {f: raw.columns[i] for f, i in scen.columns.items()}
+            check_rules(ctx, spec, values, columns, raw_cells, routed)
             for fname, arr in values.items():
                 prev = canonical.get(fname)
                 if prev is None:
@@ -416,7 +423,7 @@ class ValidationRun:
         if self.report.file_rejected:
             invalid[:] = True
         valid = ~invalid
-        self._dupes.add(raw.columns, raw.records, valid)
+        self._dupes.add(hashes.result(), raw.records, valid)
         table = pa.table(
             {
                 "scenario": scenario_col,
