@@ -24,6 +24,8 @@ class DuplicateTracker:
         self._chunks: list[np.ndarray] = []
         self._firsts: list[int] = []  # first record number of each chunk
         self._con: duckdb.DuckDBPyConnection | None = None
+        #: every record that repeats an earlier one (complete, unlike capped findings)
+        self.duplicate_records = np.zeros(0, dtype=np.int64)
 
     def hash(self, columns: list[pa.Array]) -> np.ndarray:
         """64-bit hashes of each row of a batch (thread-safe for one caller at a time)."""
@@ -80,4 +82,5 @@ class DuplicateTracker:
                 )
             else:
                 first_seen[h] = int(rec)
+        self.duplicate_records = np.asarray([f.record for f in out], dtype=np.int64)
         return out

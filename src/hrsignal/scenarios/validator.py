@@ -195,6 +195,8 @@ class ValidationRun:
         # hashing for duplicate detection runs beside the checks (DuckDB releases the GIL)
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hrsignal-hash")
         self._started = False
+        #: records that repeat an earlier record exactly (known once iteration ends)
+        self.duplicate_records = np.zeros(0, dtype=np.int64)
 
     # -- context manager -------------------------------------------------------------------
     def __enter__(self) -> ValidationRun:
@@ -461,6 +463,7 @@ class ValidationRun:
             )
         for finding in self._dupes.findings():
             self._add(finding)
+        self.duplicate_records = self._dupes.duplicate_records
         if rep.file_rejected:
             rep.valid_records = 0
         rep.errors.sort(key=_order)
