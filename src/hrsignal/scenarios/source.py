@@ -291,6 +291,8 @@ def fast_batches(
         try:
             batch = reader.read_next_batch()
         except StopIteration:
+            if anomalies:
+                raise FallbackNeeded("row with the wrong number of fields") from None
             break
         except pa.ArrowInvalid as exc:
             raise FallbackNeeded(str(exc)) from None

@@ -195,6 +195,7 @@ class ValidationRun:
         # hashing for duplicate detection runs beside the checks (DuckDB releases the GIL)
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hrsignal-hash")
         self._started = False
+        self._undecodable = False
         #: records that repeat an earlier record exactly (known once iteration ends)
         self.duplicate_records = np.zeros(0, dtype=np.int64)
 
@@ -219,6 +220,9 @@ class ValidationRun:
     # -- findings --------------------------------------------------------------------------
     def _add(self, finding: Finding) -> None:
         rep = self.report
+        if self._undecodable and finding.value and "\ufffd" in finding.value:
+            return  # already explained by the one encoding finding
+
         rep.counts[str(finding.code)] += 1
         if finding.is_error:
             rep.error_count += 1
@@ -293,6 +297,7 @@ class ValidationRun:
             except src.FallbackNeeded as why:
                 if "UTF8" in str(why) or "UTF-8" in str(why):
                     self._reject_file(src.encoding_finding(stream, enc.bom))
+                    self._undecodable = True
         raw_batches = src.exact_batches(
             stream,
             enc,
