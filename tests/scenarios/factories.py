@@ -18,8 +18,11 @@ VALID_ROWS: dict[str, tuple[list[str], list[list[str]]]] = {
         ["EmailAddress", "ResignationDate", "LastWorkingDate"],
         [
             ["sara.davis@contoso.com", "2026-11-02T09:15:49Z", "2026-11-27T17:00:00Z"],
-            ["alex.wilber@contoso.com", "2026-10-20T15:18:02.4675041+05:30",
-             "2026-11-30T17:00:00.0000000+05:30"],
+            [
+                "alex.wilber@contoso.com",
+                "2026-10-20T15:18:02.4675041+05:30",
+                "2026-11-30T17:00:00.0000000+05:30",
+            ],
         ],
     ),
     "job-level-changes": (
@@ -35,15 +38,26 @@ VALID_ROWS: dict[str, tuple[list[str], list[list[str]]]] = {
         [["pradeep.gupta@contoso.com", "2026-05-04T10:00:00Z", "90-day plan", "1 Below"]],
     ),
     "employee-profile": (
-        ["EmailAddress", "EmployeeFirstName", "EmployeeLastName", "EmployeeAddLine1",
-         "EmployeeZipCode", "EmployeeCity"],
+        [
+            "EmailAddress",
+            "EmployeeFirstName",
+            "EmployeeLastName",
+            "EmployeeAddLine1",
+            "EmployeeZipCode",
+            "EmployeeCity",
+        ],
         [["jack.quinn@contoso.com", "Jack", "Quinn", "1 Microsoft Way", "98052", "Redmond"]],
     ),
 }
 
 
-def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]], *, delimiter: str = ",",
-             lineterminator: str = "\r\n") -> str:
+def csv_text(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    delimiter: str = ",",
+    lineterminator: str = "\r\n",
+) -> str:
     """Serialise rows as RFC 4180 CSV."""
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=delimiter, lineterminator=lineterminator)
@@ -52,14 +66,22 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]], *, delimiter:
     return buf.getvalue()
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]],
-              *, encoding: str = "utf-8", **kw: str) -> Path:
+def write_csv(
+    path: Path,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    encoding: str = "utf-8",
+    **kw: str,
+) -> Path:
     """Write a CSV file and return its path."""
     path.write_bytes(csv_text(header, rows, **kw).encode(encoding))
     return path
 
 
-def check(data: bytes | str | Path, scenario: str | None = None, **options: object) -> ValidationReport:
+def check(
+    data: bytes | str | Path, scenario: str | None = None, **options: object
+) -> ValidationReport:
     """Validate bytes, text or a path at :data:`NOW`."""
     opts = ValidationOptions(now=NOW, **options)  # type: ignore[arg-type]
     if isinstance(data, Path):

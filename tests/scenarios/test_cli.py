@@ -20,8 +20,11 @@ GOOD = ["sara.davis@contoso.com", "2026-11-02T09:15:49Z", "2026-11-27T17:00:00Z"
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the real console entry point in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-m", "hrsignal.cli", *args], capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, "-m", "hrsignal.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -35,8 +38,10 @@ def good_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def bad_file(tmp_path: Path) -> Path:
     path = tmp_path / "bad.csv"
-    path.write_text(csv_text(RES, [GOOD, ["nope", GOOD[1], GOOD[2]],
-                                   [GOOD[0], GOOD[1], "2026-11-27"]]), encoding="utf-8")
+    path.write_text(
+        csv_text(RES, [GOOD, ["nope", GOOD[1], GOOD[2]], [GOOD[0], GOOD[1], "2026-11-27"]]),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -44,8 +49,9 @@ def test_valid_file_exits_0_with_summary(good_file: Path) -> None:
     """A valid file: exit 0 and a one-line summary naming the scenario and counts."""
     result = run("validate", str(good_file), "--now", NOW)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (f"{good_file}: ok - resignations, 1 records, 1 valid; "
-                                     "0 errors, 0 warnings")
+    assert result.stdout.strip() == (
+        f"{good_file}: ok - resignations, 1 records, 1 valid; 0 errors, 0 warnings"
+    )
 
 
 def test_errors_exit_1_and_json_shape(bad_file: Path) -> None:
@@ -55,10 +61,16 @@ def test_errors_exit_1_and_json_shape(bad_file: Path) -> None:
     doc = json.loads(result.stdout)
     assert set(doc) >= {"file", "scenario", "records", "valid_records", "errors", "warnings"}
     assert (doc["records"], doc["valid_records"]) == (3, 2)
-    assert doc["errors"] == [{
-        "record": 2, "line": 3, "column": "EmailAddress", "code": "invalid-upn",
-        "message": doc["errors"][0]["message"], "value": "nope",
-    }]
+    assert doc["errors"] == [
+        {
+            "record": 2,
+            "line": 3,
+            "column": "EmailAddress",
+            "code": "invalid-upn",
+            "message": doc["errors"][0]["message"],
+            "value": "nope",
+        }
+    ]
     assert [w["code"] for w in doc["warnings"]] == ["date-only"]
     assert set(doc["warnings"][0]) == {"record", "line", "column", "code", "message", "value"}
 
@@ -84,8 +96,9 @@ def test_max_findings_caps_list_not_counts(tmp_path: Path) -> None:
     """--max-findings limits the findings listed; the counts stay exact."""
     path = tmp_path / "many.csv"
     path.write_text(csv_text(RES, [["bad", GOOD[1], GOOD[2]]] * 50), encoding="utf-8")
-    doc = json.loads(run("validate", str(path), "--now", NOW, "--format", "json",
-                         "--max-findings", "5").stdout)
+    doc = json.loads(
+        run("validate", str(path), "--now", NOW, "--format", "json", "--max-findings", "5").stdout
+    )
     assert len(doc["errors"]) == 5 and doc["error_count"] == 50 and doc["truncated"]
 
 
@@ -132,11 +145,17 @@ def test_several_files_worst_exit_code(good_file: Path, bad_file: Path) -> None:
 def test_normalize_writes_clean_file_and_rejects(tmp_path: Path) -> None:
     """normalize: canonical names, UTC ISO dates, valid rows once; rejects with reasons."""
     src = tmp_path / "in.csv"
-    src.write_text(csv_text(["UPN", "TerminationDate", "LastWorkingDate"], [
-        ["a@contoso.com", "2026-11-02T15:18:02.4675041+05:30", "2026-11-27"],
-        ["bad", GOOD[1], GOOD[2]],
-        ["a@contoso.com", "2026-11-02T15:18:02.4675041+05:30", "2026-11-27"],
-    ]), encoding="utf-16")
+    src.write_text(
+        csv_text(
+            ["UPN", "TerminationDate", "LastWorkingDate"],
+            [
+                ["a@contoso.com", "2026-11-02T15:18:02.4675041+05:30", "2026-11-27"],
+                ["bad", GOOD[1], GOOD[2]],
+                ["a@contoso.com", "2026-11-02T15:18:02.4675041+05:30", "2026-11-27"],
+            ],
+        ),
+        encoding="utf-16",
+    )
     out = tmp_path / "clean.csv"
     result = run("normalize", str(src), "-o", str(out), "--now", NOW)
     assert result.returncode == 1  # some records were rejected
@@ -145,7 +164,7 @@ def test_normalize_writes_clean_file_and_rejects(tmp_path: Path) -> None:
         '"a@contoso.com","2026-11-02T09:48:02.467504Z","2026-11-27T00:00:00.000000Z"',
     ]
     rejects = (tmp_path / "clean.rejects.csv").read_text("utf-8")
-    assert '"bad"' in rejects and "invalid-upn" in rejects and ',2,3,' in rejects
+    assert '"bad"' in rejects and "invalid-upn" in rejects and ",2,3," in rejects
     # the clean file validates with no error
     assert run("validate", str(out), "--now", NOW).returncode == 0
 
@@ -182,9 +201,18 @@ def test_bundled_examples_are_valid(path: Path) -> None:
 @pytest.mark.parametrize("path", sorted((EXAMPLES / "broken").glob("*.csv")), ids=lambda p: p.name)
 def test_broken_examples_fail_with_findings(path: Path) -> None:
     """Every broken example fails with at least one error and no traceback."""
-    result = run("validate", str(path), "--now", NOW, "--scenario",
-                 "employee-profile" if "profile" in path.name else
-                 "multi" if "multi" in path.name else "resignations")
+    result = run(
+        "validate",
+        str(path),
+        "--now",
+        NOW,
+        "--scenario",
+        "employee-profile"
+        if "profile" in path.name
+        else "multi"
+        if "multi" in path.name
+        else "resignations",
+    )
     assert result.returncode == 1, result.stdout
     assert "Traceback" not in result.stderr
 
@@ -192,8 +220,14 @@ def test_broken_examples_fail_with_findings(path: Path) -> None:
 def test_scenarios_list_and_show() -> None:
     """scenarios list names every scenario; show gives columns as JSON."""
     listing = run("scenarios", "list").stdout
-    for name in ("resignations", "job-level-changes", "performance-reviews",
-                 "performance-improvement-plans", "employee-profile", "multi"):
+    for name in (
+        "resignations",
+        "job-level-changes",
+        "performance-reviews",
+        "performance-improvement-plans",
+        "employee-profile",
+        "multi",
+    ):
         assert name in listing
     doc = json.loads(run("scenarios", "show", "performance-reviews", "--format", "json").stdout)
     limits = {f["name"]: f["max_length"] for f in doc["fields"]}

@@ -67,8 +67,12 @@ def test_generated_rows_round_trip_with_no_findings(rows: list[list[str]]) -> No
     report = check(csv_text(HEADER, rows), "resignations")
     assert codes(report) == [("unknown-column", None, "Remarks")]
     assert report.valid_records == len(rows)
-    levels = check(csv_text(["EmailAddress", "EffectiveDate", "Remarks", "OldLevel",
-                             "NewLevel"], _job_level(rows)), "job-level-changes")
+    levels = check(
+        csv_text(
+            ["EmailAddress", "EffectiveDate", "Remarks", "OldLevel", "NewLevel"], _job_level(rows)
+        ),
+        "job-level-changes",
+    )
     assert codes(levels) == [] and levels.valid_records == len(rows)
 
 

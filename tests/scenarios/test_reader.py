@@ -21,17 +21,32 @@ def _text(rows: list[list[str]], **kw: str) -> str:
 def _mapping_report(data: bytes, **options: object):  # type: ignore[no-untyped-def]
     from hrsignal.scenarios import mapping_from_dict, validate
 
-    mapping = mapping_from_dict({"scenarios": {"resignations": {"columns": {
-        "EmailAddress": "EmailAddress", "ResignationDate": "ResignationDate",
-        "LastWorkingDate": "LastWorkingDate"}}}})
-    return validate(io.BytesIO(data), mapping=mapping,
-                    options=ValidationOptions(now=NOW, **options))  # type: ignore[arg-type]
+    mapping = mapping_from_dict(
+        {
+            "scenarios": {
+                "resignations": {
+                    "columns": {
+                        "EmailAddress": "EmailAddress",
+                        "ResignationDate": "ResignationDate",
+                        "LastWorkingDate": "LastWorkingDate",
+                    }
+                }
+            }
+        }
+    )
+    return validate(
+        io.BytesIO(data), mapping=mapping, options=ValidationOptions(now=NOW, **options)
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("encoding", "prefix"),
-    [("utf-8", b""), ("utf-8", codecs.BOM_UTF8), ("utf-16-le", codecs.BOM_UTF16_LE),
-     ("utf-16-be", codecs.BOM_UTF16_BE)],
+    [
+        ("utf-8", b""),
+        ("utf-8", codecs.BOM_UTF8),
+        ("utf-16-le", codecs.BOM_UTF16_LE),
+        ("utf-16-be", codecs.BOM_UTF16_BE),
+    ],
     ids=["utf8", "utf8-bom", "utf16le-bom", "utf16be-bom"],
 )
 @pytest.mark.parametrize("newline", ["\r\n", "\n"], ids=["crlf", "lf"])
@@ -71,9 +86,14 @@ def test_other_delimiters_when_asked(delimiter: str, option: str) -> None:
     assert report.valid_records == 1 and report.ok
 
 
-@pytest.mark.parametrize(("delimiter", "name", "hint"),
-                         [(";", "semicolon", "--delimiter ';'"), ("\t", "tab", "--delimiter tab"),
-                          ("|", "pipe", "--delimiter pipe")])
+@pytest.mark.parametrize(
+    ("delimiter", "name", "hint"),
+    [
+        (";", "semicolon", "--delimiter ';'"),
+        ("\t", "tab", "--delimiter tab"),
+        ("|", "pipe", "--delimiter pipe"),
+    ],
+)
 def test_wrong_delimiter_is_named(delimiter: str, name: str, hint: str) -> None:
     """A file split by another delimiter is named as such, with the option to use."""
     report = _mapping_report(_text([ROW], delimiter=delimiter).encode())
@@ -87,8 +107,10 @@ def test_quoted_fields_with_commas_quotes_and_newlines() -> None:
     rows = [[*ROW[:3], 'one, "two"\r\nthree'], [*ROW[:3], "a\nb\nc"], ["bad", *ROW[1:]]]
     report = _mapping_report(_text(rows).encode())
     # record 3 starts on line 7: header 1, record 1 lines 2-3, record 2 lines 4-6
-    assert codes(report) == [("invalid-upn", 3, "EmailAddress"),
-                             ("unknown-column", None, "Remarks")]
+    assert codes(report) == [
+        ("invalid-upn", 3, "EmailAddress"),
+        ("unknown-column", None, "Remarks"),
+    ]
     assert report.errors[0].line == 7
 
 
@@ -105,8 +127,10 @@ def test_record_and_line_numbers_agree_between_fast_and_exact_readers() -> None:
 
 def test_large_file_crosses_batches_with_exact_numbers() -> None:
     """Numbers stay exact across Arrow blocks and the hand-over to the exact reader."""
-    rows = [[f"u{i}@contoso.com", ROW[1], ROW[2], "l1\nl2" if i % 3 == 0 else "x"]
-            for i in range(60_000)]
+    rows = [
+        [f"u{i}@contoso.com", ROW[1], ROW[2], "l1\nl2" if i % 3 == 0 else "x"]
+        for i in range(60_000)
+    ]
     rows[59_000][0] = "broken"
     text = _text(rows)
     lines_before = text[: text.index("broken")].count("\n")
@@ -117,14 +141,19 @@ def test_large_file_crosses_batches_with_exact_numbers() -> None:
     report2 = _mapping_report((text + "short,row\r\n").encode())
     last_line = text.count("\n") + 1  # every line break (CRLF or LF) ends one line
     assert [(f.code, f.record, f.line) for f in report2.errors] == [
-        ("invalid-upn", 59_001, lines_before + 1), ("field-count", 60_001, last_line)]
+        ("invalid-upn", 59_001, lines_before + 1),
+        ("field-count", 60_001, last_line),
+    ]
     assert report2.records == 60_001
 
 
 def test_unterminated_quote_is_reported() -> None:
     """A quote never closed swallows the rest of the file: reported at its record."""
-    data = (_text([ROW]) + 'b@contoso.com,2026-11-02T09:15:49Z,"2026-11-27T17:00:00Z,x\r\n'
-            + _text([ROW]).split("\r\n", 1)[1]).encode()
+    data = (
+        _text([ROW])
+        + 'b@contoso.com,2026-11-02T09:15:49Z,"2026-11-27T17:00:00Z,x\r\n'
+        + _text([ROW]).split("\r\n", 1)[1]
+    ).encode()
     report = _mapping_report(data)
     assert ("unterminated-quote", 2, None) in codes(report)
 
@@ -143,11 +172,16 @@ def test_empty_header_only_binary() -> None:
 
 def test_batches_expose_raw_and_canonical_values() -> None:
     """Batches carry raw cells, canonical UTC timestamps and validity per record."""
-    text = csv_text(["UPN", "TerminationDate", "LastWorkingDate"],
-                    [["a@contoso.com", "2026-11-02T15:18:02.4675041+05:30", "2026-11-27"],
-                     ["bad", "2026-11-02T09:15:49Z", "2026-11-27T17:00:00Z"]])
-    with open_validation(io.BytesIO(text.encode()), scenario="resignations",
-                         options=ValidationOptions(now=NOW)) as run:
+    text = csv_text(
+        ["UPN", "TerminationDate", "LastWorkingDate"],
+        [
+            ["a@contoso.com", "2026-11-02T15:18:02.4675041+05:30", "2026-11-27"],
+            ["bad", "2026-11-02T09:15:49Z", "2026-11-27T17:00:00Z"],
+        ],
+    )
+    with open_validation(
+        io.BytesIO(text.encode()), scenario="resignations", options=ValidationOptions(now=NOW)
+    ) as run:
         batches = list(run)
     (batch,) = batches
     assert batch.raw.column_names == ["UPN", "TerminationDate", "LastWorkingDate"]

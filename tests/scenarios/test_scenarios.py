@@ -60,8 +60,9 @@ DEFECTS = [
 ]
 
 
-@pytest.mark.parametrize(("row", "code", "column"), DEFECTS, ids=[d[1] + str(i) for i, d in
-                                                                  enumerate(DEFECTS)])
+@pytest.mark.parametrize(
+    ("row", "code", "column"), DEFECTS, ids=[d[1] + str(i) for i, d in enumerate(DEFECTS)]
+)
 def test_each_defect_gives_exactly_its_finding(row: list[str], code: str, column: str) -> None:
     """One defect in record 2 gives exactly one finding, with its code, record and column."""
     report = check(_res(row), "resignations")
@@ -87,21 +88,27 @@ def test_window_can_be_relaxed_or_switched_off() -> None:
 
 def test_window_edges_are_inclusive() -> None:
     """A LastWorkingDate exactly at either end of the window is accepted; a second beyond is not."""
-    rows = [[GOOD[0], "2026-01-01T00:00:00Z", "2026-05-26T00:00:00Z"],
-            [GOOD[0], "2026-01-01T00:00:00Z", "2026-05-25T23:59:59Z"],
-            [GOOD[0], "2026-01-01T00:00:00Z", "2027-11-25T00:00:00Z"],
-            [GOOD[0], "2026-01-01T00:00:00Z", "2027-11-25T00:00:01Z"]]
+    rows = [
+        [GOOD[0], "2026-01-01T00:00:00Z", "2026-05-26T00:00:00Z"],
+        [GOOD[0], "2026-01-01T00:00:00Z", "2026-05-25T23:59:59Z"],
+        [GOOD[0], "2026-01-01T00:00:00Z", "2027-11-25T00:00:00Z"],
+        [GOOD[0], "2026-01-01T00:00:00Z", "2027-11-25T00:00:01Z"],
+    ]
     report = check(csv_text(RES, rows), "resignations")
-    assert codes(report) == [("date-out-of-window", 2, "LastWorkingDate"),
-                             ("date-out-of-window", 4, "LastWorkingDate")]
+    assert codes(report) == [
+        ("date-out-of-window", 2, "LastWorkingDate"),
+        ("date-out-of-window", 4, "LastWorkingDate"),
+    ]
 
 
 def test_text_limits_remarks_200_rating_25() -> None:
     """Remarks may hold 200 characters and Rating 25; one more is a too-long error."""
     header = ["EmailAddress", "EffectiveDate", "Remarks", "Rating"]
-    rows = [["a@contoso.com", "2026-03-31T00:00:00Z", "é" * 200, "r" * 25],
-            ["b@contoso.com", "2026-03-31T00:00:00Z", "é" * 201, "r" * 25],
-            ["c@contoso.com", "2026-03-31T00:00:00Z", "x", "r" * 26]]
+    rows = [
+        ["a@contoso.com", "2026-03-31T00:00:00Z", "é" * 200, "r" * 25],
+        ["b@contoso.com", "2026-03-31T00:00:00Z", "é" * 201, "r" * 25],
+        ["c@contoso.com", "2026-03-31T00:00:00Z", "x", "r" * 26],
+    ]
     report = check(csv_text(header, rows), "performance-reviews")
     assert codes(report) == [("too-long", 2, "Remarks"), ("too-long", 3, "Rating")]
 
@@ -109,8 +116,10 @@ def test_text_limits_remarks_200_rating_25() -> None:
 def test_formula_like_cells_are_warnings() -> None:
     """A text cell a spreadsheet would execute is a warning; negative numbers are not."""
     header = ["EmailAddress", "EffectiveDate", "Remarks", "Rating"]
-    rows = [["a@contoso.com", "2026-03-31T00:00:00Z", "=HYPERLINK(\"http://x\")", "-1"],
-            ["b@contoso.com", "2026-03-31T00:00:00Z", "@SUM(A1)", "+2"]]
+    rows = [
+        ["a@contoso.com", "2026-03-31T00:00:00Z", '=HYPERLINK("http://x")', "-1"],
+        ["b@contoso.com", "2026-03-31T00:00:00Z", "@SUM(A1)", "+2"],
+    ]
     report = check(csv_text(header, rows), "performance-reviews")
     assert report.ok
     assert codes(report) == [("formula-like", 1, "Remarks"), ("formula-like", 2, "Remarks")]
@@ -126,8 +135,9 @@ def test_duplicate_rows_are_warned_once_saved_once() -> None:
 
 def test_surrounding_spaces_in_upn_and_dates_are_trimmed() -> None:
     """Spaces around a UPN or a date are an export artefact, not an error."""
-    report = check(_res([" lee.gu@contoso.com ", " 2026-11-02T09:15:49Z", GOOD[2] + " "]),
-                   "resignations")
+    report = check(
+        _res([" lee.gu@contoso.com ", " 2026-11-02T09:15:49Z", GOOD[2] + " "]), "resignations"
+    )
     assert codes(report) == []
 
 
@@ -157,30 +167,56 @@ def test_employee_profile_missing_mandatory_column_rejects_whole_file() -> None:
 
 def test_duplicate_and_unknown_columns() -> None:
     """A duplicated mapped column is an error; an unmapped column is a warning."""
-    dup = check(csv_text(["EmailAddress", "EmailAddress", "ResignationDate", "LastWorkingDate"],
-                         [[GOOD[0], *GOOD]]), "resignations")
+    dup = check(
+        csv_text(
+            ["EmailAddress", "EmailAddress", "ResignationDate", "LastWorkingDate"],
+            [[GOOD[0], *GOOD]],
+        ),
+        "resignations",
+    )
     assert ("duplicate-column", None, "EmailAddress") in codes(dup)
     extra = check(csv_text([*RES, "Department"], [[*GOOD, "Sales"]]), "resignations")
     assert codes(extra) == [("unknown-column", None, "Department")]
 
 
-MULTI_HEADER = ["HRScenario", "EmailAddress", "ResignationDate", "LastWorkingDate",
-                "EffectiveDate", "Remarks", "Rating", "OldLevel", "NewLevel"]
+MULTI_HEADER = [
+    "HRScenario",
+    "EmailAddress",
+    "ResignationDate",
+    "LastWorkingDate",
+    "EffectiveDate",
+    "Remarks",
+    "Rating",
+    "OldLevel",
+    "NewLevel",
+]
 
 
 def test_multi_routes_rows_by_identifier() -> None:
     """HRScenario routes each row; each row is checked only against its scenario's fields."""
-    rows = [["Resignation", *GOOD, "", "", "", "", ""],
-            ["Job level change", "b@contoso.com", "", "", "2026-06-01T00:00:00Z", "", "",
-             "Level 61", " Level 60"],
-            ["performance review", "c@contoso.com", "", "", "2026-03-31T00:00:00Z", "x", "3",
-             "", ""],
-            ["Promotion", "d@contoso.com", "", "", "", "", "", "", ""],
-            ["Resignation", "e@contoso.com", "", GOOD[2], "", "", "", "", ""]]
+    rows = [
+        ["Resignation", *GOOD, "", "", "", "", ""],
+        [
+            "Job level change",
+            "b@contoso.com",
+            "",
+            "",
+            "2026-06-01T00:00:00Z",
+            "",
+            "",
+            "Level 61",
+            " Level 60",
+        ],
+        ["performance review", "c@contoso.com", "", "", "2026-03-31T00:00:00Z", "x", "3", "", ""],
+        ["Promotion", "d@contoso.com", "", "", "", "", "", "", ""],
+        ["Resignation", "e@contoso.com", "", GOOD[2], "", "", "", "", ""],
+    ]
     report = check(csv_text(MULTI_HEADER, rows))
     assert report.scenario == "multi"
-    assert codes(report) == [("unknown-scenario-value", 4, "HRScenario"),
-                             ("missing-value", 5, "ResignationDate")]
+    assert codes(report) == [
+        ("unknown-scenario-value", 4, "HRScenario"),
+        ("missing-value", 5, "ResignationDate"),
+    ]
     assert report.valid_records == 3
 
 
@@ -188,33 +224,54 @@ def test_multi_with_explicit_mapping() -> None:
     """An explicit mapping names the identifier column and its values."""
     from hrsignal.scenarios import ValidationOptions, mapping_from_dict, validate
 
-    mapping = mapping_from_dict({
-        "identifier_column": "Kind",
-        "scenarios": {
-            "resignations": {"identifier_value": "R", "columns": {
-                "EmailAddress": "User", "ResignationDate": "Notice", "LastWorkingDate": "Last"}},
-            "performance-reviews": {"identifier_value": "PR", "columns": {
-                "EmailAddress": "User", "EffectiveDate": "When", "Rating": "Score"}},
-        },
-    })
-    text = csv_text(["Kind", "User", "Notice", "Last", "When", "Score"],
-                    [["R", *GOOD, "", ""], ["PR", "b@contoso.com", "", "", GOOD[1], "4"],
-                     ["Resignation", *GOOD, "", ""]])
+    mapping = mapping_from_dict(
+        {
+            "identifier_column": "Kind",
+            "scenarios": {
+                "resignations": {
+                    "identifier_value": "R",
+                    "columns": {
+                        "EmailAddress": "User",
+                        "ResignationDate": "Notice",
+                        "LastWorkingDate": "Last",
+                    },
+                },
+                "performance-reviews": {
+                    "identifier_value": "PR",
+                    "columns": {"EmailAddress": "User", "EffectiveDate": "When", "Rating": "Score"},
+                },
+            },
+        }
+    )
+    text = csv_text(
+        ["Kind", "User", "Notice", "Last", "When", "Score"],
+        [
+            ["R", *GOOD, "", ""],
+            ["PR", "b@contoso.com", "", "", GOOD[1], "4"],
+            ["Resignation", *GOOD, "", ""],
+        ],
+    )
     import io
 
-    report = validate(io.BytesIO(text.encode()), mapping=mapping,
-                      options=ValidationOptions(now=__import__("tests.scenarios.factories",
-                                                               fromlist=["NOW"]).NOW))
+    report = validate(
+        io.BytesIO(text.encode()),
+        mapping=mapping,
+        options=ValidationOptions(
+            now=__import__("tests.scenarios.factories", fromlist=["NOW"]).NOW
+        ),
+    )
     assert codes(report) == [("unknown-scenario-value", 3, "Kind")]
     assert report.valid_records == 2
 
 
 def test_microsoft_doc_example_with_missing_commas_is_reported_per_row() -> None:
     """Microsoft's own multi-scenario example has too few fields per row: each row is named."""
-    text = ("HRScenario,EmailAddress,ResignationDate,LastWorkingDate,EffectiveDate,Remarks,"
-            "Rating,OldLevel,NewLevel\r\n"
-            "Resignation,sarad@contoso.com,2026-11-02T15:18:02.4675041+05:30,"
-            "2026-11-29T15:18:02.4675041+05:30,,,,\r\n")
+    text = (
+        "HRScenario,EmailAddress,ResignationDate,LastWorkingDate,EffectiveDate,Remarks,"
+        "Rating,OldLevel,NewLevel\r\n"
+        "Resignation,sarad@contoso.com,2026-11-02T15:18:02.4675041+05:30,"
+        "2026-11-29T15:18:02.4675041+05:30,,,,\r\n"
+    )
     report = check(text)
     assert codes(report) == [("field-count", 1, None)]
     assert "8 fields but the header has 9" in report.errors[0].message
