@@ -238,7 +238,7 @@ def _check_datetime(
         column,
         values,
         lambda v: (
-            f"{label}: {v!r} is not an ISO 8601 date-time; expected e.g. "
+            f"{v!r} is not an ISO 8601 date-time; expected e.g. "
             "2026-02-27T17:00:00Z or 2026-02-27T17:00:00.0000000+05:30"
         ),
     )
@@ -257,7 +257,7 @@ def _check_datetime(
             values,
             lambda v: (
                 f"{label} {v} is outside the accepted window "
-                f"{lo:%Y-%m-%d} to {hi:%Y-%m-%d} (6 months back to 1 year ahead); check the "
+                f"{lo:%Y-%m-%d} to {hi:%Y-%m-%d}; check the "
                 "year, or relax the window with --date-window"
             ),
         )
