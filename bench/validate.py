@@ -1,0 +1,441 @@
+"""Benchmark ``hrsignal validate`` against a plain ``csv.reader`` pass and ``frictionless``.
+
+Generates deterministic resignations files (``EmailAddress,ResignationDate,LastWorkingDate``,
+CRLF, dates in the layouts of Microsoft's samples, every row valid for the given ``--now``),
+then measures, each in a fresh subprocess, the median of ``--runs`` runs:
+
+* ``hrsignal validate FILE --now NOW --format json`` (the product);
+* a plain Python ``csv.reader`` pass that does nothing but read (the baseline to beat);
+* ``frictionless`` validating the same rules on a slice of the file (it is too slow for the
+  whole file; rows/s is what is compared).
+
+Wall time is measured around the subprocess; peak RSS is GNU time's ``%M`` (max resident set
+size of that one process, in KiB). Usage::
+
+    .venv/bin/python bench/validate.py                       # 1M and 10M rows, 5 runs each
+    .venv/bin/python bench/validate.py --sizes 1000000 --runs 3 --write-results
+
+Data goes to ``--out`` (default ``bench/out/``, git-ignored); generated files are reused when
+their size and seed match (the name encodes both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+HRSIGNAL = VENV_BIN / "hrsignal"
+HEADER = "EmailAddress,ResignationDate,LastWorkingDate\r\n"
+DEFAULT_NOW = "2026-11-25T00:00:00Z"
+CHUNK = 1_000_000
+
+FIRST = [
+    "sara", "alex", "isaiah", "pradeep", "jack", "zoe", "megan", "lidia", "nestor", "adele",
+    "diego", "grady", "henrietta", "irvin", "johanna", "lee", "lynne", "miriam", "patti", "joni",
+]  # fmt: skip
+LAST = [
+    "davis", "wilber", "langer", "gupta", "quinn", "muller", "bowen", "holloway", "wilke",
+    "vance", "siciliani", "archie", "mueller", "sayers", "lorenz", "gu", "robbins", "graham",
+    "fernandez", "sherman",
+]  # fmt: skip
+DOMAINS = ["contoso.com", "contoso.onmicrosoft.com", "fabrikam.com", "northwind.example"]
+#: UTC offsets used in the files; "Z" is written as such.
+OFFSETS_MIN = np.array([0, 330, -480, 60, 0, -300], dtype=np.int64)
+
+
+# -- generation ------------------------------------------------------------------------------
+
+
+def _offset_text(minutes: np.ndarray) -> pa.Array:
+    """``Z`` for UTC, else ``+HH:MM`` / ``-HH:MM`` (vectorised)."""
+    sign = np.where(minutes < 0, "-", "+")
+    hh = np.char.zfill((np.abs(minutes) // 60).astype(str), 2)
+    mm = np.char.zfill((np.abs(minutes) % 60).astype(str), 2)
+    text = np.char.add(np.char.add(np.char.add(sign, hh), ":"), mm)
+    return pa.array(np.where(minutes == 0, "Z", text), pa.string())
+
+
+def _iso(utc_seconds: np.ndarray, offsets: np.ndarray, rng: np.random.Generator) -> pa.Array:
+    """ISO 8601 in Microsoft's sample layouts: local time, 0/3/7 fractional digits, Z/offset.
+
+    E.g. ``2026-04-23T15:18:02.4675041+05:30``, ``2026-11-27T17:00:00Z``.
+    """
+    n = len(utc_seconds)
+    local = pa.array(utc_seconds + offsets * 60, pa.timestamp("s"))
+    base = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S")
+    digits = rng.choice(np.array([0, 3, 7]), size=n, p=[0.4, 0.2, 0.4])
+    frac7 = pa.array(np.char.zfill(rng.integers(0, 10**7, size=n).astype(str), 7), pa.string())
+    frac = pc.if_else(
+        pa.array(digits == 7),
+        pc.binary_join_element_wise(".", frac7, ""),
+        pc.if_else(
+            pa.array(digits == 3),
+            pc.binary_join_element_wise(".", pc.utf8_slice_codeunits(frac7, 0, 3), ""),
+            pa.scalar(""),
+        ),
+    )
+    return pc.binary_join_element_wise(base, frac, _offset_text(offsets), "")
+
+
+def _chunk_bytes(start: int, n: int, now: dt.datetime, rng: np.random.Generator) -> bytes:
+    """Rows ``start .. start+n`` as CRLF CSV bytes, built column-wise with Arrow kernels."""
+    idx = np.arange(start, start + n, dtype=np.int64)
+    first = pa.array(np.array(FIRST)[rng.integers(0, len(FIRST), n)], pa.string())
+    last = pa.array(np.array(LAST)[rng.integers(0, len(LAST), n)], pa.string())
+    domain = pa.array(np.array(DOMAINS)[rng.integers(0, len(DOMAINS), n)], pa.string())
+    # the running number keeps every UPN (so every record) unique: no duplicate warnings
+    email = pc.binary_join_element_wise(
+        first, ".", last, pa.array(idx.astype(str), pa.string()), "@", domain, ""
+    )
+    now_s = int(now.timestamp())
+    # LastWorkingDate well inside the default window (-183 .. +365 days), with a margin
+    lwd = now_s + rng.integers(-170 * 86400, 350 * 86400, size=n)
+    resign = lwd - rng.integers(0, 60 * 86400, size=n)  # never after LastWorkingDate
+    off_r = OFFSETS_MIN[rng.integers(0, len(OFFSETS_MIN), n)]
+    off_l = OFFSETS_MIN[rng.integers(0, len(OFFSETS_MIN), n)]
+    rows = pc.binary_join_element_wise(email, _iso(resign, off_r, rng), _iso(lwd, off_l, rng), ",")
+    lines = pc.binary_join_element_wise(rows, "", "\r\n")  # "row" + "\r\n" + ""
+    arr = lines.cast(pa.large_string()) if isinstance(lines, pa.ChunkedArray) else lines
+    offsets_buf, data_buf = arr.buffers()[1], arr.buffers()[2]
+    offs = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    return bytes(memoryview(data_buf)[int(offs[0]) : int(offs[-1])])
+
+
+def generate(path: Path, rows: int, now: dt.datetime, seed: int) -> float:
+    """Write ``rows`` records to ``path`` (atomically); return the seconds it took."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as out:
+        out.write(HEADER.encode())
+        for start in range(0, rows, CHUNK):
+            out.write(_chunk_bytes(start, min(CHUNK, rows - start), now, rng))
+    tmp.replace(path)
+    return time.perf_counter() - t0
+
+
+def head_slice(src: Path, dst: Path, rows: int) -> None:
+    """The header and the first ``rows`` records of ``src`` (one record per line here)."""
+    with src.open("rb") as inp, dst.open("wb") as out:
+        for i, line in enumerate(inp):
+            if i > rows:
+                break
+            out.write(line)
+
+
+# -- the workers (each runs in its own subprocess) -------------------------------------------
+
+
+def worker_csvreader(path: str) -> None:
+    """Read every record with ``csv.reader`` and do nothing else; print the record count."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        next(reader)
+        n = 0
+        for _ in reader:
+            n += 1
+    print(json.dumps({"records": n}))
+
+
+def worker_frictionless(path: str, now: str) -> None:
+    """Validate with frictionless the rules it can express; print rows, valid and errors."""
+    from frictionless import Checklist, Resource, Schema, checks
+
+    clock = dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
+    lo = (clock - dt.timedelta(days=183)).isoformat()
+    hi = (clock + dt.timedelta(days=365)).isoformat()
+    upn = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"  # noqa: E501
+    schema = Schema.from_descriptor(
+        {
+            "fields": [
+                {
+                    "name": "EmailAddress",
+                    "type": "string",
+                    "constraints": {"required": True, "pattern": upn, "maxLength": 1024},
+                },
+                {"name": "ResignationDate", "type": "datetime", "constraints": {"required": True}},
+                {
+                    "name": "LastWorkingDate",
+                    "type": "datetime",
+                    "constraints": {"required": True, "minimum": lo, "maximum": hi},
+                },
+            ]
+        }
+    )
+    # frictionless refuses absolute paths as "not safe"; give it a base path instead
+    resource = Resource(
+        os.path.basename(path), basepath=os.path.dirname(path) or ".", schema=schema
+    )
+    checklist = Checklist(
+        checks=[
+            checks.duplicate_row(),
+            checks.row_constraint(formula="ResignationDate <= LastWorkingDate"),
+        ]
+    )
+    report = resource.validate(checklist, limit_errors=1000)
+    task = report.tasks[0]
+    print(
+        json.dumps(
+            {
+                "records": task.stats.get("rows"),
+                "valid": report.valid,
+                "errors": task.stats.get("errors"),
+                "first_error": report.flatten(["type", "note"])[:1],
+            }
+        )
+    )
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    """Runs of one tool over one file."""
+
+    tool: str
+    file: Path
+    size: int  # rows of the full generated file
+    rows: int  # rows this tool reads (frictionless: a slice)
+    command: list[str]
+    seconds: list[float] = field(default_factory=list)
+    rss_kib: list[int] = field(default_factory=list)
+    output: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def median_s(self) -> float:
+        """Median wall time in seconds."""
+        return statistics.median(self.seconds)
+
+    @property
+    def rows_per_s(self) -> float:
+        """Rows per second at the median wall time."""
+        return self.rows / self.median_s
+
+    @property
+    def peak_rss_mib(self) -> float:
+        """The largest peak RSS over the runs, MiB."""
+        return max(self.rss_kib) / 1024
+
+
+def run_once(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, int, str]:
+    """Run ``command`` under GNU time; return wall seconds, peak RSS (KiB) and stdout."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        full = ["/usr/bin/time", "-f", "%M", "-o", tf.name, *command]
+        t0 = time.perf_counter()
+        proc = subprocess.run(full, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t0
+        if proc.returncode not in ok_codes:
+            raise SystemExit(
+                f"{shlex.join(command)} exited {proc.returncode}:\n"
+                f"{proc.stdout[:2000]}\n{proc.stderr[-2000:]}"
+            )
+        rss = int(Path(tf.name).read_text().strip().splitlines()[-1])
+    return wall, rss, proc.stdout
+
+
+def sanity(m: Measure) -> None:
+    """Refuse figures from a run that did not do the whole job (a fast failure is no result)."""
+    out = m.output
+    if out.get("records") != m.rows:
+        raise SystemExit(f"{m.tool} read {out.get('records')} records, expected {m.rows}: {out}")
+    if m.tool == "hrsignal" and (out.get("error_count") or out.get("valid_records") != m.rows):
+        raise SystemExit(f"hrsignal found errors in a file generated valid: {out}")
+    if m.tool == "frictionless" and out.get("valid") is not True:
+        raise SystemExit(f"frictionless found errors in a file generated valid: {out}")
+
+
+def measure(m: Measure, runs: int) -> Measure:
+    """Run ``m.command`` ``runs`` times, each in a fresh process."""
+    for i in range(runs):
+        wall, rss, out = run_once(m.command)
+        m.seconds.append(wall)
+        m.rss_kib.append(rss)
+        if i == 0:
+            data = json.loads(out)
+            m.output = {
+                k: data.get(k)
+                for k in (
+                    "records",
+                    "valid_records",
+                    "error_count",
+                    "warning_count",
+                    "valid",
+                    "errors",
+                    "first_error",
+                )
+                if k in data
+            }
+            sanity(m)
+        print(
+            f"  {m.tool:<13} {m.rows:>10,} rows  run {i + 1}/{runs}: {wall:7.2f} s  "
+            f"{rss / 1024:7.1f} MiB",
+            flush=True,
+        )
+    return m
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def commands(file: Path, now: str, slice_file: Path) -> dict[str, list[str]]:
+    """The exact command each tool is measured with."""
+    me = str(Path(__file__).resolve().relative_to(ROOT))
+    py = _rel(Path(sys.executable))
+    return {
+        "hrsignal": [
+            _rel(HRSIGNAL), "validate", _rel(file), "--now", now, "--format", "json",
+        ],
+        "csv.reader": [py, me, "_csvreader", _rel(file)],
+        "frictionless": [py, me, "_frictionless", _rel(slice_file), "--now", now],
+    }  # fmt: skip
+
+
+def machine() -> str:
+    """A one-line description of the machine."""
+    mem = "?"
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kib / 1024**2:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem} RAM, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def versions() -> str:
+    """Versions of the libraries that matter for the figures."""
+    import frictionless
+
+    return (
+        f"pyarrow {pa.__version__}, numpy {np.__version__}, frictionless {frictionless.__version__}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate the files, measure, print a table and optionally write the results file."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_csvreader":
+        worker_csvreader(argv[1])
+        return 0
+    if argv and argv[0] == "_frictionless":
+        p = argparse.ArgumentParser(prog="validate.py _frictionless")
+        p.add_argument("file")
+        p.add_argument("--now", default=DEFAULT_NOW)
+        a = p.parse_args(argv[1:])
+        worker_frictionless(a.file, a.now)
+        return 0
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--sizes", default="1000000,10000000", help="comma-separated row counts")
+    ap.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
+    ap.add_argument("--runs-large", type=int, default=None, help="runs for sizes >= 5M rows")
+    ap.add_argument("--now", default=DEFAULT_NOW, help="clock of the date window (ISO 8601)")
+    ap.add_argument("--seed", type=int, default=20261125)
+    ap.add_argument("--frictionless-rows", type=int, default=100_000)
+    ap.add_argument("--skip", default="", help="comma-separated tools to skip")
+    ap.add_argument("--json", type=Path, help="also write the raw measurements here")
+    args = ap.parse_args(argv)
+
+    now = dt.datetime.fromisoformat(args.now.replace("Z", "+00:00"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    skip = {s for s in args.skip.split(",") if s}
+    results: list[Measure] = []
+    print(machine())
+    print(versions())
+    for size in (int(s) for s in args.sizes.split(",")):
+        path = args.out / f"resignations-{size}-seed{args.seed}.csv"
+        if not path.exists():
+            secs = generate(path, size, now, args.seed)
+            print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {secs:.1f} s")
+        slice_path = (
+            args.out / f"resignations-{size}-seed{args.seed}-head{args.frictionless_rows}.csv"
+        )
+        if not slice_path.exists():
+            head_slice(path, slice_path, args.frictionless_rows)
+        runs = args.runs_large if (args.runs_large and size >= 5_000_000) else args.runs
+        cmds = commands(path, args.now, slice_path)
+        for tool, cmd in cmds.items():
+            if tool in skip:
+                continue
+            rows = min(size, args.frictionless_rows) if tool == "frictionless" else size
+            f = slice_path if tool == "frictionless" else path
+            results.append(measure(Measure(tool, f, size, rows, cmd), runs))
+    table = render(results)
+    print(table)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "tool": m.tool,
+                        "file": _rel(m.file),
+                        "size": m.size,
+                        "rows": m.rows,
+                        "command": shlex.join(m.command),
+                        "seconds": m.seconds,
+                        "rss_kib": m.rss_kib,
+                        "output": m.output,
+                    }
+                    for m in results
+                ],
+                indent=2,
+            )
+        )
+    return 0
+
+
+def render(results: list[Measure]) -> str:
+    """A Markdown table of the medians, with the ratios against hrsignal on the same file."""
+    lines = [
+        "| tool | file rows | rows measured | runs | median s | rows/s | peak RSS MiB "
+        "| hrsignal speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    hrsignal = {m.size: m.rows_per_s for m in results if m.tool == "hrsignal"}
+    for m in results:
+        hr = hrsignal.get(m.size)
+        ratio = "" if m.tool == "hrsignal" or hr is None else f"{hr / m.rows_per_s:.1f}x"
+        lines.append(
+            f"| {m.tool} | {m.size:,} | {m.rows:,} | {len(m.seconds)} | {m.median_s:.2f} | "
+            f"{m.rows_per_s:,.0f} | {m.peak_rss_mib:.0f} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
