@@ -1,0 +1,1 @@
+"""Test doubles for Microsoft's cloud: Entra ID's token endpoint and the ingestion webhook."""
