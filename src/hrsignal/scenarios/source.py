@@ -58,7 +58,7 @@ _DELIMITER_OPTION = {
 FIELD_SIZE_LIMIT = 16 * 1024 * 1024
 csv.field_size_limit(FIELD_SIZE_LIMIT)
 
-_BLOCK_SIZE = 2 * 1024 * 1024
+_BLOCK_SIZE = 1 * 1024 * 1024
 _NEWLINE_RE = "\r\n|\r|\n"
 
 
