@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "connectors": "hrsignal.server.commands:connectors_group",
     "purge": "hrsignal.server.commands:purge_command",
     "risk": "hrsignal.risk.commands:risk_group",
+    "eval": "hrsignal.evaluation.commands:eval_group",
 }
 
 
