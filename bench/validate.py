@@ -73,7 +73,9 @@ def _offset_text(minutes: np.ndarray) -> pa.Array:
     return pa.array(labels, pa.string()).take(pa.array(inverse.astype(np.int32)))
 
 
-def _iso(utc_seconds: np.ndarray, offsets: np.ndarray, rng: np.random.Generator) -> pa.Array:
+def _iso(
+    utc_seconds: np.ndarray, offsets: np.ndarray, rng: np.random.Generator, uniform: bool
+) -> pa.Array:
     """ISO 8601 in Microsoft's sample layouts: local time, 0/3/7 fractional digits, Z/offset.
 
     E.g. ``2026-04-23T15:18:02.4675041+05:30``, ``2026-11-27T17:00:00Z``.
@@ -82,6 +84,8 @@ def _iso(utc_seconds: np.ndarray, offsets: np.ndarray, rng: np.random.Generator)
     local = pa.array(utc_seconds + offsets * 60, pa.timestamp("s"))
     base = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S")
     digits = rng.choice(np.array([0, 3, 7]), size=n, p=[0.4, 0.2, 0.4])
+    if uniform:
+        digits[:] = 7
     frac7 = pc.utf8_lpad(pa.array(rng.integers(0, 10**7, size=n)).cast(pa.string()), 7, "0")
     frac = pc.if_else(
         pa.array(digits == 7),
@@ -95,7 +99,9 @@ def _iso(utc_seconds: np.ndarray, offsets: np.ndarray, rng: np.random.Generator)
     return pc.binary_join_element_wise(base, frac, _offset_text(offsets), "")
 
 
-def _chunk_bytes(start: int, n: int, now: dt.datetime, rng: np.random.Generator) -> bytes:
+def _chunk_bytes(
+    start: int, n: int, now: dt.datetime, rng: np.random.Generator, uniform: bool
+) -> bytes:
     """Rows ``start .. start+n`` as CRLF CSV bytes, built column-wise with Arrow kernels."""
     idx = np.arange(start, start + n, dtype=np.int64)
     first = pa.array(FIRST).take(pa.array(rng.integers(0, len(FIRST), n)))
@@ -108,10 +114,16 @@ def _chunk_bytes(start: int, n: int, now: dt.datetime, rng: np.random.Generator)
     now_s = int(now.timestamp())
     # LastWorkingDate well inside the default window (-183 .. +365 days), with a margin
     lwd = now_s + rng.integers(-170 * 86400, 350 * 86400, size=n)
-    resign = lwd - rng.integers(0, 60 * 86400, size=n)  # never after LastWorkingDate
+    # at least a day before (equal seconds plus a fraction would put it after)
+    resign = lwd - rng.integers(86400, 60 * 86400, size=n)
     off_r = OFFSETS_MIN[rng.integers(0, len(OFFSETS_MIN), n)]
     off_l = OFFSETS_MIN[rng.integers(0, len(OFFSETS_MIN), n)]
-    rows = pc.binary_join_element_wise(email, _iso(resign, off_r, rng), _iso(lwd, off_l, rng), ",")
+    if uniform:  # one layout per column, as one HR system's export writes it
+        off_r[:] = 330
+        off_l[:] = 330
+    rows = pc.binary_join_element_wise(
+        email, _iso(resign, off_r, rng, uniform), _iso(lwd, off_l, rng, uniform), ","
+    )
     lines = pc.binary_join_element_wise(rows, "", "\r\n")  # "row" + "\r\n" + ""
     arr = lines.cast(pa.large_string()) if isinstance(lines, pa.ChunkedArray) else lines
     offsets_buf, data_buf = arr.buffers()[1], arr.buffers()[2]
@@ -119,7 +131,7 @@ def _chunk_bytes(start: int, n: int, now: dt.datetime, rng: np.random.Generator)
     return bytes(memoryview(data_buf)[int(offs[0]) : int(offs[-1])])
 
 
-def generate(path: Path, rows: int, now: dt.datetime, seed: int) -> float:
+def generate(path: Path, rows: int, now: dt.datetime, seed: int, uniform: bool = False) -> float:
     """Write ``rows`` records to ``path`` (atomically); return the seconds it took."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -127,7 +139,7 @@ def generate(path: Path, rows: int, now: dt.datetime, seed: int) -> float:
     with tmp.open("wb") as out:
         out.write(HEADER.encode())
         for start in range(0, rows, CHUNK):
-            out.write(_chunk_bytes(start, min(CHUNK, rows - start), now, rng))
+            out.write(_chunk_bytes(start, min(CHUNK, rows - start), now, rng, uniform))
     tmp.replace(path)
     return time.perf_counter() - t0
 
@@ -367,6 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs-large", type=int, default=None, help="runs for sizes >= 5M rows")
     ap.add_argument("--now", default=DEFAULT_NOW, help="clock of the date window (ISO 8601)")
     ap.add_argument("--seed", type=int, default=20261125)
+    ap.add_argument(
+        "--layout",
+        choices=["mixed", "uniform"],
+        default="mixed",
+        help="mixed: each date in one of 6 layouts (0/3/7 fractional digits, Z or offsets);\n"
+        "uniform: every date as 2026-04-23T15:18:02.4675041+05:30",
+    )
     ap.add_argument("--frictionless-rows", type=int, default=100_000)
     ap.add_argument("--skip", default="", help="comma-separated tools to skip")
     ap.add_argument("--json", type=Path, help="also write the raw measurements here")
@@ -379,12 +398,13 @@ def main(argv: list[str] | None = None) -> int:
     print(machine())
     print(versions())
     for size in (int(s) for s in args.sizes.split(",")):
-        path = args.out / f"resignations-{size}-seed{args.seed}.csv"
+        tag = "" if args.layout == "mixed" else f"-{args.layout}"
+        path = args.out / f"resignations-{size}-seed{args.seed}{tag}.csv"
         if not path.exists():
-            secs = generate(path, size, now, args.seed)
+            secs = generate(path, size, now, args.seed, args.layout == "uniform")
             print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {secs:.1f} s")
         slice_path = (
-            args.out / f"resignations-{size}-seed{args.seed}-head{args.frictionless_rows}.csv"
+            args.out / f"resignations-{size}-seed{args.seed}{tag}-head{args.frictionless_rows}.csv"
         )
         if not slice_path.exists():
             head_slice(path, slice_path, args.frictionless_rows)
