@@ -187,3 +187,21 @@ def test_cases_in_other_encodings_read_the_same(
     assert run.header == list(want[0]), label
     assert [row for b in batches for row in b.raw.to_pylist()] == want
     assert [line for b in batches for line in b.lines.tolist()] == expected_lines(want)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug reported to the lead: read_header_bytes splits lines on LF only, so a "
+    "UTF-8 file with CR-only line endings reads as a header with no records",
+)
+def test_cr_only_line_endings_read_like_lf() -> None:
+    """A UTF-8 file whose records end in a bare CR (classic Mac, some exports) reads the same
+    records as the LF version, as the UTF-16 path and both readers' line counting already do:
+    losing every record with only a 'no records' warning would be silent data loss."""
+    name = "simple"
+    want = expected(name)
+    lf = (SPECTRUM / "csvs" / f"{name}.csv").read_bytes()
+    cr = lf.replace(b"\n", b"\r")
+    with open_validation(io.BytesIO(cr), scenario="resignations", options=OPTIONS) as run:
+        rows = [row for b in run for row in b.raw.to_pylist()]
+    assert rows == want
