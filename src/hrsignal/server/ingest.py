@@ -1,0 +1,290 @@
+"""``POST /api/signals``: receive an HR file, validate it with the shared core, save it.
+
+The body is spooled to a temporary file as it arrives (over the size limit -> 413, nothing
+kept), the ``file`` part is located with the tolerant multipart reader (or the body is the CSV
+itself for ``text/csv``), and :func:`hrsignal.scenarios.open_validation` reads it with the
+connector's mapping. Valid records are staged and merged idempotently in one transaction with
+the upload's log entry; a file the validator rejects as a whole, or one with rows whose field
+count is wrong, answers 400 with its findings and saves nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy.exc import OperationalError
+
+from hrsignal.errors import AuthError, ForbiddenError, NotFoundError, PayloadTooLargeError
+from hrsignal.scenarios import Code, Finding, ValidationOptions, open_validation
+from hrsignal.server import multipart
+from hrsignal.server.context import AppState, state
+from hrsignal.server.problems import ApiError
+from hrsignal.store.connectors import Connector, find_connector
+from hrsignal.store.identity import utcnow
+from hrsignal.store.records import Staging, to_us
+from hrsignal.store.uploads import UploadEntry, write_upload
+
+router = APIRouter()
+log = logging.getLogger("hrsignal.server.ingest")
+
+#: Rows whose structure is broken reject the whole upload (the issue: 400, never 500).
+_STRUCTURAL = (Code.FIELD_COUNT, Code.UNTERMINATED_QUOTE)
+_FORBIDDEN = "jobId and corresponding appId do not match."
+
+
+def bearer_token(request: Request) -> str:
+    """The bearer token of ``request`` (trailing whitespace tolerated); 401 when absent."""
+    header = request.headers.get("authorization", "").strip()
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError(
+            "no bearer token; send Authorization: Bearer <access token>",
+            hint="get a token from /{tenant}/oauth2/token with your app's id and secret",
+        )
+    return token.strip()
+
+
+def job_id_of(request: Request) -> str:
+    """The ``jobid`` query parameter, its key matched case-insensitively (PA sends jobId)."""
+    for key, value in request.query_params.multi_items():
+        if key.lower() == "jobid" and value.strip():
+            return value.strip()
+    raise ApiError(
+        "the jobid query parameter is missing; POST to /api/signals?jobid=<connector job id>",
+        status=400,
+        code="bad_request",
+    )
+
+
+async def spool_body(request: Request, limit: int, directory: str | None = None) -> Path:
+    """Write the request body to a temporary file; 413 (and the file removed) over ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(
+            f"the request body ({int(declared)} bytes) is over the limit of {limit} bytes",
+            hint="send smaller chunks (hrsignal upload --chunk-records N)",
+        )
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, removed by caller
+        prefix="hrsignal-upload-", suffix=".body", dir=directory, delete=False
+    )
+    path = Path(handle.name)
+    size = 0
+    try:
+        with handle:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(
+                        f"the request body is over the limit of {limit} bytes",
+                        hint="send smaller chunks (hrsignal upload --chunk-records N)",
+                    )
+                handle.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def csv_from_body(body: Path, content_type: str) -> tuple[Path, str]:
+    """The CSV inside the spooled body: ``(path, file name)``; the body itself when raw."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind != "multipart/form-data":
+        return body, "upload.csv"
+    parts = multipart.find_parts(body, multipart.boundary_of(content_type))
+    wanted = [p for p in parts if (p.name or "").strip().lower() == "file"]
+    if not wanted:
+        names = ", ".join(repr(p.name) for p in parts) or "none"
+        raise ApiError(
+            f"the multipart body has no part named 'file' (parts: {names})",
+            status=400,
+            code="missing_file_part",
+            hint="send the CSV as a form part named file, as the official script does",
+        )
+    part = wanted[0]
+    target = body.with_suffix(".csv")
+    with target.open("wb") as out:
+        multipart.extract(body, part, out)
+    return target, part.filename or "upload.csv"
+
+
+def _response(entry: UploadEntry, findings: list[Finding]) -> dict[str, Any]:
+    return {
+        "uploadId": entry.upload_id,
+        "jobId": entry.job_id,
+        "recordsReceived": entry.records_received,
+        "recordsSaved": entry.records_saved,
+        "recordsUnchanged": entry.records_unchanged,
+        "recordsRejected": entry.records_rejected,
+        "recordsDuplicate": entry.records_duplicate,
+        "errors": [f.to_dict() for f in findings],
+    }
+
+
+def ingest_file(
+    st: AppState, connector: Connector, app_id: str, csv_path: Path, file_name: str
+) -> dict[str, Any]:
+    """Validate and save one uploaded file; returns the upload response body."""
+    upload_id = str(uuid.uuid4())
+    received = utcnow()
+    options = ValidationOptions(date_window=st.settings.date_window)
+    errors: list[Finding] = []
+    store = st.store
+    with store.engine.connect() as conn:
+        staging = Staging(store, conn, connector.job_id)
+        try:
+            with open_validation(
+                csv_path, mapping=connector.file_mapping(), options=options, name=file_name
+            ) as run:
+                for batch in run:
+                    staging.add(batch.canonical, batch.valid)
+                    errors.extend(f for f in batch.findings if f.is_error)
+                report = run.report
+            structural = sum(report.counts.get(str(c), 0) for c in _STRUCTURAL)
+            entry = UploadEntry(
+                upload_id=upload_id,
+                job_id=connector.job_id,
+                app_id=app_id,
+                file_name=file_name[:400],
+                received_at=received,
+                status="saved",
+                records_received=report.records,
+                records_saved=0,
+                records_unchanged=0,
+                records_rejected=report.records - report.valid_records,
+                records_duplicate=0,
+                error_count=report.error_count,
+                warning_count=report.warning_count,
+            )
+            # File-level findings (record None) are not in any batch.
+            errors = [f for f in report.errors if f.record is None] + errors
+            if report.file_rejected or structural:
+                staging.discard()
+                entry.status = "rejected"
+                entry.records_rejected = report.records
+                entry.message = (
+                    "the file was rejected as a whole"
+                    if report.file_rejected
+                    else f"{structural} row(s) have the wrong number of fields or an "
+                    "unterminated quote; nothing was saved"
+                )
+                with store.write() as wconn:
+                    write_upload(wconn, entry, errors)
+                shown = errors[: st.settings.max_response_findings]
+                raise ApiError(
+                    f"{file_name}: {entry.message}; {report.error_count} error(s), first: "
+                    + (shown[0].message if shown else "see findings"),
+                    status=400,
+                    code="data_rejected",
+                    extra={"uploadId": upload_id, "findings": [f.to_dict() for f in shown]},
+                    hint=f"check the file locally with `hrsignal validate {file_name}`",
+                )
+            counts = _merge(store, conn, staging, entry, errors, received)
+        except BaseException:
+            if conn.in_transaction():
+                conn.rollback()
+            staging.discard()
+            raise
+    entry.records_saved = counts.saved
+    entry.records_unchanged = counts.unchanged
+    entry.records_duplicate = counts.duplicate
+    return _response(entry, errors[: st.settings.max_response_findings])
+
+
+def _merge(
+    store: Any,
+    conn: Any,
+    staging: Staging,
+    entry: UploadEntry,
+    errors: list[Finding],
+    received: Any,
+) -> Any:
+    # SQLite's busy timeout already waits for the lock; retry a few times beyond it.
+    for attempt in range(3):
+        try:
+            conn.execution_options(hrsignal_immediate=True)
+            with conn.begin():
+                counts = staging.merge(conn, upload_id=entry.upload_id, now_us=to_us(received))
+                entry.records_saved = counts.saved
+                entry.records_unchanged = counts.unchanged
+                entry.records_duplicate = counts.duplicate
+                write_upload(conn, entry, errors)
+            return counts
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or attempt == 2:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+        finally:
+            conn.execution_options(hrsignal_immediate=False)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def _cleanup(*paths: Path) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for p in paths:
+            p.unlink(missing_ok=True)
+
+
+async def _signals(request: Request) -> JSONResponse:
+    st = state(request)
+    token = bearer_token(request)
+    claims = st.issuer.verify(token)
+    job_id = job_id_of(request)
+    connector = await anyio.to_thread.run_sync(find_connector, st.store, job_id)
+    if connector is None or not connector.enabled:
+        raise NotFoundError(
+            f"no enabled connector with job id {job_id!r}",
+            hint="check the job id with `hrsignal connectors list`",
+        )
+    if connector.app_id != claims.app_id:
+        raise ForbiddenError(_FORBIDDEN)
+    body = await spool_body(request, st.settings.max_body_bytes)
+    csv_path = body
+    with _cleanup(body):
+        csv_path, name = await anyio.to_thread.run_sync(
+            csv_from_body, body, request.headers.get("content-type", "")
+        )
+        with _cleanup(csv_path):
+            result = await anyio.to_thread.run_sync(
+                ingest_file, st, connector, claims.app_id, csv_path, name
+            )
+    log.info(
+        "upload saved",
+        extra={
+            "upload_id": result["uploadId"],
+            "job_id": connector.job_id,
+            "received": result["recordsReceived"],
+            "saved": result["recordsSaved"],
+        },
+    )
+    return JSONResponse(result)
+
+
+@router.post("/api/signals")
+async def post_signals(request: Request) -> JSONResponse:
+    """Receive an HR file for the job named by ``jobid``."""
+    return await _signals(request)
+
+
+@router.post("/api/signals/hr/termination/csv")
+async def post_signals_legacy(request: Request) -> JSONResponse:
+    """The 2020 termination-only path, kept as an alias."""
+    return await _signals(request)
+
+
+@router.get("/api/signals")
+async def get_signals() -> PlainTextResponse:
+    """For people checking the firewall path with a browser."""
+    return PlainTextResponse("hrsignal ingestion endpoint: POST HR files here with a job id.\n")
