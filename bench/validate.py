@@ -349,6 +349,29 @@ def machine() -> str:
     )
 
 
+def code_state() -> str:
+    """HEAD and a digest of the validator's sources (scenarios, cli) as they are on disk now.
+
+    The working tree may change while a benchmark runs (others commit to it); comparing this
+    before and after tells whether every run measured the same code.
+    """
+    import hashlib
+
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    digest = hashlib.sha256()
+    pkg = ROOT / "src" / "hrsignal"
+    # what `hrsignal validate` runs: the scenarios package and the CLI around it
+    for path in [*sorted((pkg / "scenarios").iterdir()), pkg / "cli.py", pkg / "errors.py"]:
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return f"HEAD {head}, validator sources digest {digest.hexdigest()[:12]}"
+
+
 def versions() -> str:
     """Versions of the libraries that matter for the figures."""
     import frictionless
@@ -397,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Measure] = []
     print(machine())
     print(versions())
+    before = code_state()
+    print(before)
     for size in (int(s) for s in args.sizes.split(",")):
         tag = "" if args.layout == "mixed" else f"-{args.layout}"
         path = args.out / f"resignations-{size}-seed{args.seed}{tag}.csv"
@@ -418,22 +443,31 @@ def main(argv: list[str] | None = None) -> int:
             results.append(measure(Measure(tool, f, size, rows, cmd), runs))
     table = render(results)
     print(table)
+    after = code_state()
+    if after != before:
+        print(f"WARNING: the code changed during the run: {before} -> {after}")
     if args.json:
         args.json.write_text(
             json.dumps(
-                [
-                    {
-                        "tool": m.tool,
-                        "file": _rel(m.file),
-                        "size": m.size,
-                        "rows": m.rows,
-                        "command": shlex.join(m.command),
-                        "seconds": m.seconds,
-                        "rss_kib": m.rss_kib,
-                        "output": m.output,
-                    }
-                    for m in results
-                ],
+                {
+                    "machine": machine(),
+                    "versions": versions(),
+                    "code_before": before,
+                    "code_after": after,
+                    "measures": [
+                        {
+                            "tool": m.tool,
+                            "file": _rel(m.file),
+                            "size": m.size,
+                            "rows": m.rows,
+                            "command": shlex.join(m.command),
+                            "seconds": m.seconds,
+                            "rss_kib": m.rss_kib,
+                            "output": m.output,
+                        }
+                        for m in results
+                    ],
+                },
                 indent=2,
             )
         )
