@@ -49,15 +49,17 @@ CREATE TABLE IF NOT EXISTS user_days (
 CREATE TABLE IF NOT EXISTS alerts (
     alert_id VARCHAR PRIMARY KEY, policy VARCHAR, "user" VARCHAR, status VARCHAR,
     severity VARCHAR, score INTEGER, first_day DATE, last_day DATE, days INTEGER,
-    trigger_record VARCHAR, indicators VARCHAR, sequences VARCHAR,
+    trigger_record VARCHAR, indicators VARCHAR, boosters VARCHAR, sequences VARCHAR,
     created_at TIMESTAMP, updated_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS policy_state (
     policy VARCHAR PRIMARY KEY, last_day DATE, scope_hash VARCHAR, policy_hash VARCHAR,
     updated_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS scope_state (
-    policy VARCHAR, "user" VARCHAR, fingerprint VARCHAR, PRIMARY KEY (policy, "user"));
+    policy VARCHAR, "user" VARCHAR, fingerprint VARCHAR, trigger_record VARCHAR,
+    window_start DATE, window_end DATE, PRIMARY KEY (policy, "user"));
 CREATE TABLE IF NOT EXISTS risk_levels (
-    "user" VARCHAR PRIMARY KEY, level VARCHAR, since TIMESTAMP, alert_id VARCHAR);
+    "user" VARCHAR PRIMARY KEY, level VARCHAR, previous VARCHAR, since TIMESTAMP,
+    alert_id VARCHAR, notified BOOLEAN);
 CREATE TABLE IF NOT EXISTS reveals (revealed_at TIMESTAMP, actor VARCHAR, what VARCHAR);
 """
 
@@ -140,6 +142,12 @@ class RiskStore:
             f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true, "
             "hive_types = {'source': VARCHAR, 'day': DATE})"
         )
+
+    def max_event_day(self) -> str | None:
+        """The latest day with stored events, from the partition folders (no data read)."""
+        days = {p.name[4:] for p in self.events_dir.glob("source=*/day=*")}
+        days.discard("__HIVE_DEFAULT_PARTITION__")
+        return max(days) if days else None
 
     def pseudonym_key(self) -> bytes:
         """The deployment's pseudonym key, created (0600) on first use."""

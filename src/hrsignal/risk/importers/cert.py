@@ -164,7 +164,7 @@ def _email(rel: str, cols: set[str]) -> str:
     recipients = "concat_ws(';', c.\"to\", c.cc, c.bcc)"
     external = (
         f"len(list_filter(string_split({recipients}, ';'), "
-        "r -> r <> '' AND NOT ends_with(lower(r), '@' || (SELECT domain FROM _org)))) > 0"
+        "lambda r: r <> '' AND NOT ends_with(lower(r), '@' || (SELECT domain FROM _org)))) > 0"
     )
     # r4.2 counts attachments; r5.2 lists them separated by ';'.
     attachments = (

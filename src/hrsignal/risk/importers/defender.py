@@ -27,7 +27,7 @@ ARCHIVES = (".zip", ".7z", ".rar", ".tar", ".gz", ".cab", ".tgz")
 
 
 def _relation(file: Path, n: int) -> str:
-    if file.suffix.lower() == ".csv":
+    if file.name.lower().endswith((".csv", ".csv.gz")):
         return csv_source(file, rejects="csv_rejects" if n == 0 else f"csv_rejects{n}")
     return (
         f"(SELECT COLUMNS(*)::VARCHAR FROM read_json({sql_literal(str(file))}, "
@@ -62,7 +62,7 @@ def import_defender(
     store: RiskStore, path: Path, *, force: bool = False, progress: Progress | None = None
 ) -> ImportReport:
     """Import DeviceFileEvents / DeviceEvents exports (a file, or a folder of them)."""
-    files = files_in(path, (".csv", ".json", ".jsonl"))
+    files = files_in(path, (".csv", ".json", ".jsonl", ".csv.gz", ".json.gz", ".jsonl.gz"))
 
     def select(con: duckdb.DuckDBPyConnection) -> str:
         file_parts: list[str] = []

@@ -121,7 +121,7 @@ def import_generic(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import CSV / JSON lines / JSON / Parquet activity through ``mapping``."""
-    files = files_in(path, tuple(FORMATS))
+    files = files_in(path, tuple(FORMATS) + tuple(f + ".gz" for f in FORMATS if f != ".parquet"))
 
     def select(con: duckdb.DuckDBPyConnection) -> str:
         return " UNION ALL ".join(_select(con, file, mapping, n) for n, file in enumerate(files))
@@ -138,7 +138,8 @@ def import_generic(
 
 
 def _relation(file: Path, mapping: ActivityMapping, n: int) -> str:
-    fmt = mapping.format or FORMATS.get(file.suffix.lower())
+    name = file.name.lower().removesuffix(".gz")
+    fmt = mapping.format or FORMATS.get(Path(name).suffix)
     lit = sql_literal(str(file))
     if fmt == "csv":
         rel = csv_source(file, rejects="csv_rejects" if n == 0 else f"csv_rejects{n}")

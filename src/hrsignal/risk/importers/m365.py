@@ -124,7 +124,7 @@ def import_audit_csv(
     store: RiskStore, path: Path, *, force: bool = False, progress: Progress | None = None
 ) -> ImportReport:
     """Import a Purview audit search export (CSV with the ``AuditData`` JSON column)."""
-    files = files_in(path, (".csv",))
+    files = files_in(path, (".csv", ".csv.gz"))
 
     def select(con: duckdb.DuckDBPyConnection) -> str:
         parts = []
@@ -173,7 +173,7 @@ def import_management_api(
     store: RiskStore, path: Path, *, force: bool = False, progress: Progress | None = None
 ) -> ImportReport:
     """Import Management Activity API content (JSON arrays or JSON lines of audit records)."""
-    files = files_in(path, (".json", ".jsonl", ".ndjson"))
+    files = files_in(path, (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz"))
 
     def select(con: duckdb.DuckDBPyConnection) -> str:
         parts = []
