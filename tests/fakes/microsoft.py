@@ -134,7 +134,7 @@ class FakeMicrosoft:
         self.upload_rules: list[Rule] = []
         self.token_rules: list[tuple[Action, int | None]] = []
         self.used_jti: set[str] = set()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # rules may call back into the fake
         self.received = threading.Event()  # set whenever an upload request arrives
         self._seq = 0
         self._server: ThreadingHTTPServer | None = None
@@ -483,9 +483,9 @@ class _Handler(BaseHTTPRequestHandler):
             return "The app has no certificate credential."
         header = jwt.get_unverified_header(assertion)
         cert = app.certificate
-        s256 = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
-        s1 = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA1())).rstrip(b"=").decode()  # noqa: S303
-        if header.get("x5t#S256") != s256 and header.get("x5t") != s1:
+        s256 = cert.fingerprint(hashes.SHA256())
+        s1 = cert.fingerprint(hashes.SHA1())  # noqa: S303 - x5t is SHA-1 by definition
+        if _thumb(header.get("x5t#S256")) != s256 and _thumb(header.get("x5t")) != s1:
             used = header.get("x5t#S256") or header.get("x5t")
             return (
                 "Client assertion contains an invalid signature. [Reason - The key was not "
@@ -551,6 +551,18 @@ class _Handler(BaseHTTPRequestHandler):
         if action is not None and action.kind == "accept_then_hang":
             time.sleep(action.seconds)
         self._send(200, {"uploadId": uuid.uuid4().hex, "recordsReceived": len(rows)})
+
+
+def _thumb(value: object) -> bytes | None:
+    """A JWT thumbprint header: base64url per RFC 7515, though padded standard base64 (what
+    msal writes) is accepted by Entra too."""
+    if not isinstance(value, str):
+        return None
+    text = value.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        return None
 
 
 def _parse_upload(ctype: str, body: bytes) -> tuple[str | None, list[str], list[list[str]]]:

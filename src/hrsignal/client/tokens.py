@@ -162,6 +162,10 @@ class TokenProvider:
                 raise TransportError(
                     f"token request to {self.endpoints.login_url} failed: {_reason(exc)}"
                 ) from None
+            except msal.exceptions.MsalServiceError as exc:  # msal raises on 5xx/429
+                raise TransportError(
+                    f"the token endpoint {self.endpoints.login_url} failed: {exc}"
+                ) from None
             except ValueError as exc:  # msal: malformed certificate or response
                 raise AuthError(f"token request failed: {str(exc).splitlines()[0]}") from None
             if "access_token" not in result:
