@@ -42,6 +42,7 @@ ACTIVITIES: dict[str, str] = {
     "FileCreated": "created a file on a device",
     "FileModified": "modified a file",
     "FileSharedExternally": "shared a file or folder with someone outside the organisation",
+    "FileSharedInternally": "shared a file or folder inside the organisation",
     "EmailSent": "sent an email",
     "FileCopiedToRemovableMedia": "copied a file to USB / removable media",
     "FileUploadedToCloud": "uploaded a file to a cloud service through a browser",

@@ -51,7 +51,12 @@ def import_cert(
             cols = {
                 str(r[0]).lower() for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
             }
-            parts.append(_TABLE_SQL[table](rel, cols))
+            if table in ("email", "http"):
+                row = con.execute("SELECT domain FROM _org").fetchone()
+                org = str(row[0]) if row and row[0] else "dtaa.com"
+                parts.append((_email if table == "email" else _http)(rel, cols, org))
+            else:
+                parts.append(_TABLE_SQL[table](rel, cols))
         return " UNION ALL ".join(parts)
 
     return run_import(
@@ -160,11 +165,13 @@ def _file(rel: str, cols: set[str]) -> str:
     return _common(activity, rel, obj="c.filename", removable=to_usb, op="c.activity")
 
 
-def _email(rel: str, cols: set[str]) -> str:
+def _email(rel: str, cols: set[str], org: str) -> str:
     recipients = "concat_ws(';', c.\"to\", c.cc, c.bcc)"
+    # The organisation's domain is the commonest one in LDAP (DuckDB lambdas cannot hold a
+    # subquery, so it is read once here).
     external = (
         f"len(list_filter(string_split({recipients}, ';'), "
-        "lambda r: r <> '' AND NOT ends_with(lower(r), '@' || (SELECT domain FROM _org)))) > 0"
+        f"lambda r: r <> '' AND NOT ends_with(lower(r), '@' || {sql_literal(org)}))) > 0"
     )
     # r4.2 counts attachments; r5.2 lists them separated by ';'.
     attachments = (
@@ -180,7 +187,7 @@ def _email(rel: str, cols: set[str]) -> str:
     return _common(
         activity,
         rel,
-        obj="c.attachments",
+        obj="CASE WHEN TRY_CAST(c.attachments AS INTEGER) IS NULL THEN c.attachments END",
         target=recipients,
         bytes_="c.size",
         attachments=attachments,
@@ -189,7 +196,7 @@ def _email(rel: str, cols: set[str]) -> str:
     )
 
 
-def _http(rel: str, cols: set[str]) -> str:
+def _http(rel: str, cols: set[str], org: str) -> str:
     domain = "lower(regexp_extract(c.url, '^(?:[a-z]+://)?(?:www\\.)?([^/:]+)', 1))"
     category = url_category_sql(domain)
     activity = "'WebVisit'"
@@ -204,9 +211,10 @@ def _http(rel: str, cols: set[str]) -> str:
         obj="c.url",
         domain=domain,
         category=category,
-        external="true",
+        external=f"NOT ({domain} = {sql_literal(org)} OR ends_with({domain}, "
+        f"{sql_literal('.' + org)}))",
         op="c.activity" if "activity" in cols else "'http'",
     )
 
 
-_TABLE_SQL = {"logon": _logon, "device": _device, "file": _file, "email": _email, "http": _http}
+_TABLE_SQL = {"logon": _logon, "device": _device, "file": _file}

@@ -49,7 +49,7 @@ def _user(cols: set[str]) -> str:
     if upn:
         parts.append(f"nullif(\"{upn}\", '')")
     if name:
-        prefix = f"\"{domain}\" || '\\\\' || " if domain else ""
+        prefix = f"\"{domain}\" || '\\' || " if domain else ""
         parts.append(f"nullif({prefix}\"{name}\", '')")
     return "lower(coalesce(" + ", ".join([*parts, "NULL"]) + "))"
 

@@ -95,7 +95,8 @@ def _mapping(record: str, fallback_time: str, fallback_user: str, fallback_op: s
         lower(coalesce({s("UserId")}, {fallback_user})) AS "user",
         coalesce({s("DeviceName")}, {s("ClientIP")}) AS device,
         CASE WHEN {s("Operation")} IN ({sharing})
-             THEN CASE WHEN {external_share} THEN 'FileSharedExternally' ELSE NULL END
+             THEN CASE WHEN {external_share} THEN 'FileSharedExternally'
+                       ELSE 'FileSharedInternally' END
              ELSE {_case(op)} END AS activity,
         coalesce({s("ObjectId")}, {s("Item.Subject")}, {s("SourceFileName")}) AS object,
         coalesce({target_path}, {s("TargetUserOrGroupName")}, {s("TargetPrinterName")},
