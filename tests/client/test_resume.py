@@ -117,9 +117,7 @@ def test_checkpoint_untouched_after_a_4xx(target: Target, tmp_path: Path) -> Non
     assert cp.through_record == 0 and cp.chunks_acknowledged == 0
 
 
-def test_concurrent_run_on_the_same_file_and_job_is_refused(
-    target: Target, tmp_path: Path
-) -> None:
+def test_concurrent_run_on_the_same_file_and_job_is_refused(target: Target, tmp_path: Path) -> None:
     """While one run holds the lock, a second run of the same file and job exits 2."""
     path = resignations(tmp_path / "hr.csv", 3)
     stem = Checkpoint(target.state_dir, JOB, file_sha256(path)).path.stem
