@@ -17,7 +17,7 @@ from tests.risk.conftest import FIXTURES, import_events
 
 def _events(store: RiskStore, where: str = "true") -> list[dict[str, object]]:
     with store.connect() as con:
-        cur = con.execute(f"SELECT * FROM events WHERE {where} ORDER BY time, record_id")
+        cur = con.execute(f"SELECT * FROM events WHERE {where} ORDER BY time, record_id")  # noqa: S608 - test-only filters
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
@@ -241,7 +241,7 @@ def test_mapping_column_missing_from_file(store: RiskStore, tmp_path: Path) -> N
     data.write_text("when,who,what\n2026-09-01 10:00:00,a,FilePrinted\n", encoding="utf-8")
     mapping = tmp_path / "m.yaml"
     mapping.write_text("fields: {time: ts, user: who, activity: what}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="column 'ts' is not in x.csv; its columns are when"):
+    with pytest.raises(ConfigError, match=r"column 'ts' is not in x\.csv; its columns are when"):
         import_activity(store, "generic", data, mapping=mapping)
 
 
@@ -253,6 +253,6 @@ def test_unknown_source_and_missing_path(store: RiskStore, tmp_path: Path) -> No
         import_activity(store, "defender", tmp_path / "nope.csv")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(InputFileError, match="none of logon.csv"):
+    with pytest.raises(InputFileError, match=r"none of logon\.csv"):
         import_activity(store, "cert", empty)
     shutil.rmtree(empty)
