@@ -13,6 +13,8 @@ from hrsignal.store.engine import Store
 
 RESOURCE = "https://microsoft.onmicrosoft.com/86dfdabb-5089-4a0c-880a-cfa5a790c5b1"
 HEADER = ["EmailAddress", "ResignationDate", "LastWorkingDate"]
+#: One fixed "now" per test session, so generated files are identical when regenerated.
+NOW = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 @dataclass
@@ -51,7 +53,7 @@ def resignations_csv(
     n: int, *, start: int = 0, crlf: bool = True, now: dt.datetime | None = None, remark: str = ""
 ) -> bytes:
     """``n`` valid resignation rows (dates inside the default window), header first."""
-    base = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0, tzinfo=None)
+    base = (now or NOW).replace(microsecond=0, tzinfo=None)
     nl = "\r\n" if crlf else "\n"
     lines = [",".join(HEADER)]
     for i in range(start, start + n):

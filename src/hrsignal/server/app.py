@@ -91,13 +91,13 @@ async def _retention_loop(st: AppState) -> None:
             counts = await anyio.to_thread.run_sync(
                 lambda: purge(
                     st.store,
-                    older_than_days=settings.retention_days or 10**6,
+                    older_than_days=settings.retention_days,
                     profile_days=settings.profile_retention_days,
                 )
             )
             log.info("retention: %s", counts)
-        except HrsignalError as exc:
-            log.warning("retention failed: %s", exc)
+        except Exception:  # the service keeps running; the next round tries again
+            log.exception("retention failed")
         await anyio.sleep(settings.retention_interval_s)
 
 

@@ -118,9 +118,10 @@ def _check_assertion(request: Request, tenant: str, app_id: str, assertion: str)
         raise OAuthError(
             401, "invalid_client", "The client assertion is not a JWT.", 50027
         ) from None
-    cert = identity.find_certificate(
-        st.store, app_id, x5t=header.get("x5t"), x5t_s256=header.get("x5t#S256")
-    )
+    # msal writes the thumbprints with base64 padding; JOSE says unpadded: accept both.
+    x5t = str(header.get("x5t") or "").rstrip("=") or None
+    x5t_s256 = str(header.get("x5t#S256") or "").rstrip("=") or None
+    cert = identity.find_certificate(st.store, app_id, x5t=x5t, x5t_s256=x5t_s256)
     if cert is None:
         raise OAuthError(
             401,

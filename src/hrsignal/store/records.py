@@ -303,17 +303,23 @@ class PurgeCounts:
 
 
 def purge(
-    store: Store, *, older_than_days: int, profile_days: int = 30, now: dt.datetime | None = None
+    store: Store,
+    *,
+    older_than_days: int | None,
+    profile_days: int = 30,
+    now: dt.datetime | None = None,
 ) -> PurgeCounts:
     """Delete HR data past retention.
 
     * records (current and every version) whose primary date (LastWorkingDate, EffectiveDate)
-      is more than ``older_than_days`` in the past;
+      is more than ``older_than_days`` in the past (None: keep them);
     * employee-profile records not refreshed within ``profile_days`` (Microsoft's rule);
     * upload-log entries older than ``older_than_days`` (their rejected rows quote HR values).
     """
     moment = now or dt.datetime.now(dt.UTC)
-    cutoff = to_us(moment - dt.timedelta(days=older_than_days))
+    # None keeps dated records: a cutoff before any date that can be stored.
+    days = older_than_days if older_than_days is not None else 0
+    cutoff = to_us(moment - dt.timedelta(days=days)) if older_than_days is not None else -(2**62)
     profile_cutoff = to_us(moment - dt.timedelta(days=profile_days))
     with store.write() as conn:
         records = conn.execute(
@@ -338,7 +344,9 @@ def purge(
             ),
             {"p": PROFILE, "cut": profile_cutoff},
         )
-        old = moment - dt.timedelta(days=older_than_days)
+        if older_than_days is None:
+            return PurgeCounts(records, versions, profiles, 0)
+        old = moment - dt.timedelta(days=days)
         old_ids = select(uploads.c.upload_id).where(uploads.c.received_at < old)
         conn.execute(delete(upload_rejects).where(upload_rejects.c.upload_id.in_(old_ids)))
         uploads_deleted = conn.execute(delete(uploads).where(uploads.c.received_at < old)).rowcount
