@@ -232,6 +232,7 @@ class Measure:
     command: list[str]
     seconds: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)  # 1-min load average before each run
     output: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -248,6 +249,14 @@ class Measure:
     def peak_rss_mib(self) -> float:
         """The largest peak RSS over the runs, MiB."""
         return max(self.rss_kib) / 1024
+
+
+def loadavg() -> float:
+    """The 1-minute load average: the machine is shared, so other work shows up here."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def run_once(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, int, str]:
@@ -280,6 +289,7 @@ def sanity(m: Measure) -> None:
 def measure(m: Measure, runs: int) -> Measure:
     """Run ``m.command`` ``runs`` times, each in a fresh process."""
     for i in range(runs):
+        m.load.append(loadavg())
         wall, rss, out = run_once(m.command)
         m.seconds.append(wall)
         m.rss_kib.append(rss)
@@ -301,7 +311,7 @@ def measure(m: Measure, runs: int) -> Measure:
             sanity(m)
         print(
             f"  {m.tool:<13} {m.rows:>10,} rows  run {i + 1}/{runs}: {wall:7.2f} s  "
-            f"{rss / 1024:7.1f} MiB",
+            f"{rss / 1024:7.1f} MiB  (load before {m.load[-1]:.2f})",
             flush=True,
         )
     return m
@@ -444,8 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     table = render(results)
     print(table)
     after = code_state()
-    if after != before:
-        print(f"WARNING: the code changed during the run: {before} -> {after}")
+    if after.split(", ")[1] != before.split(", ")[1]:
+        print(f"WARNING: the validator's code changed during the run: {before} -> {after}")
+    elif after != before:
+        print(f"(HEAD moved during the run, the validator's sources did not: {after})")
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -463,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                             "command": shlex.join(m.command),
                             "seconds": m.seconds,
                             "rss_kib": m.rss_kib,
+                            "load_before": m.load,
                             "output": m.output,
                         }
                         for m in results
@@ -477,9 +490,9 @@ def main(argv: list[str] | None = None) -> int:
 def render(results: list[Measure]) -> str:
     """A Markdown table of the medians, with the ratios against hrsignal on the same file."""
     lines = [
-        "| tool | file rows | rows measured | runs | median s | rows/s | peak RSS MiB "
-        "| hrsignal speed-up |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| tool | file rows | rows measured | runs | median s | best s | rows/s (median) "
+        "| peak RSS MiB | hrsignal speed-up (median) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     hrsignal = {m.size: m.rows_per_s for m in results if m.tool == "hrsignal"}
     for m in results:
@@ -487,6 +500,7 @@ def render(results: list[Measure]) -> str:
         ratio = "" if m.tool == "hrsignal" or hr is None else f"{hr / m.rows_per_s:.1f}x"
         lines.append(
             f"| {m.tool} | {m.size:,} | {m.rows:,} | {len(m.seconds)} | {m.median_s:.2f} | "
+            f"{min(m.seconds):.2f} | "
             f"{m.rows_per_s:,.0f} | {m.peak_rss_mib:.0f} | {ratio} |"
         )
     return "\n".join(lines)
