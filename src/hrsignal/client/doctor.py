@@ -239,12 +239,13 @@ def run_doctor(
         checks += check_host("ingestion", endpoints.ingestion_url, verify, timeout)
     token: str | None = None
     if all(c.ok for c in checks):
+        tokens = TokenProvider(endpoints, credential, verify=verify, timeout=timeout)
         try:
-            found, token = check_token(
-                endpoints, TokenProvider(endpoints, credential, verify=verify, timeout=timeout)
-            )
+            found, token = check_token(endpoints, tokens)
         except HrsignalError as exc:
             found = [Check("token", False, exc.message, exc.hint, exc.exit_code)]
+        finally:
+            tokens.close()
         checks += found
     if probe_job and token is not None and all(c.ok for c in checks):
         checks.append(check_job(endpoints, token, verify, timeout))

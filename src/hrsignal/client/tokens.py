@@ -105,6 +105,7 @@ class TokenProvider:
         self._verify = verify
         self._timeout = timeout
         self._app: msal.ConfidentialClientApplication | None = None
+        self._session = _Session(verify, timeout)
         self._lock = threading.Lock()
         #: number of tokens obtained from the token endpoint (not from the cache)
         self.issued = 0
@@ -126,7 +127,7 @@ class TokenProvider:
                     # A self-hosted or test authority is not in Microsoft's instance list.
                     validate_authority=not custom,
                     instance_discovery=None if not custom else False,
-                    http_client=_Session(self._verify, self._timeout),
+                    http_client=self._session,
                 )
             except requests.exceptions.SSLError as exc:
                 raise TlsError(
@@ -178,6 +179,10 @@ class TokenProvider:
             if result.get("token_source") != "cache":
                 self.issued += 1
             return str(result["access_token"])
+
+    def close(self) -> None:
+        """Close the token endpoint's connections."""
+        self._session.close()
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` so the next :meth:`get` asks the token endpoint again."""

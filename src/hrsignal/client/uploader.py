@@ -219,6 +219,25 @@ def _send(
         verify=settings.verify,
         timeout=settings.connect_timeout,
     )
+    try:
+        _send_with(
+            tokens, file, settings, checkpoint, summary, observer, stop, total_chunks, sendable
+        )
+    finally:
+        tokens.close()
+
+
+def _send_with(
+    tokens: TokenProvider,
+    file: Path,
+    settings: UploadSettings,
+    checkpoint: Checkpoint,
+    summary: UploadSummary,
+    observer: UploadObserver,
+    stop: threading.Event,
+    total_chunks: int,
+    sendable: int,
+) -> None:
     after = 0 if settings.dry_run else checkpoint.through_record
     done = 0 if settings.dry_run else int(checkpoint.data["acknowledged_records"])
     chunks = iter_chunks(
