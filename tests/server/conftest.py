@@ -24,6 +24,12 @@ from tests.server.tls import Issued, make_ca_and_server
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio (the loop uvicorn uses)."""
+    return "asyncio"
+
+
+@pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
     """An open, migrated store (SQLite and PostgreSQL)."""
     opened = open_store(db_url)
