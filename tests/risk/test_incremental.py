@@ -52,7 +52,7 @@ def _import(store: RiskStore, path: Path) -> None:
 def _hr(store: RiskStore, without: str | None = None) -> None:
     import pyarrow.compute as pc
 
-    table, directory, _ = hr_from_csv(EXAMPLES / "hr-resignations.csv")
+    table, _, _ = hr_from_csv(EXAMPLES / "hr-resignations.csv")
     _, profile, _ = hr_from_csv(EXAMPLES / "employee-profile.csv")
     if without:
         table = table.filter(pc.not_equal(table.column("EmailAddress"), without))
