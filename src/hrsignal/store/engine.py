@@ -130,6 +130,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA temp_store=MEMORY")
+        cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: keeps the upsert's B-tree in memory
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -6,9 +6,14 @@ write transaction, as set-based SQL:
 
 1. drop repeats of the same identity inside the upload (the last one wins);
 2. count records whose identity and content hash match the current version (unchanged);
-3. append every new or changed record to ``hr_versions`` with the next version number;
-4. upsert those into ``hr_current``; refresh ``refreshed_at`` of employee-profile records
-   received again (Microsoft deletes profile rows not refreshed within 30 days).
+3. move the current version of every record about to change into ``hr_versions`` (the
+   history of superseded versions);
+4. upsert into ``hr_current``: new identities inserted as version 1, changed ones updated to
+   the next version, unchanged ones skipped (so the row count is exactly RecordsSaved);
+   refresh ``refreshed_at`` of employee-profile records received again (Microsoft deletes
+   profile rows not refreshed within 30 days).
+
+A first upload writes each record once; an unchanged re-upload writes nothing.
 
 Uploads to one job are serialised: SQLite by ``BEGIN IMMEDIATE``, PostgreSQL by a
 transaction-scoped advisory lock on the job, so two concurrent uploads lose nothing and count
@@ -140,6 +145,9 @@ class Staging:
         self.job_id = job_id
         self.staged = 0
         self.has_profile = False
+        # 64-bit identity hashes of the staged rows: repeats inside one upload are rare, and
+        # numpy finds out whether there are any without a GROUP BY over the staged rows.
+        self._identities: list[np.ndarray] = []
         with conn.begin():
             conn.exec_driver_sql(_stage_ddl(store.is_sqlite))
             conn.exec_driver_sql("DELETE FROM hr_stage")
@@ -149,6 +157,15 @@ class Staging:
         if not valid.any():
             return 0
         rows = stage_table(self.job_id, canonical, valid)
+        self._identities.append(
+            hash_rows(
+                [
+                    rows.column("scenario").combine_chunks(),
+                    rows.column("upn").combine_chunks(),
+                    pc.cast(rows.column("pdate"), pa.string()).combine_chunks(),
+                ]
+            )
+        )
         self.has_profile = self.has_profile or bool(
             pc.any(pc.equal(rows.column("scenario"), PROFILE)).as_py()
         )
@@ -161,10 +178,12 @@ class Staging:
         return int(rows.num_rows)
 
     def _insert_sqlite(self, rows: pa.Table) -> None:
-        columns = [rows.column(c).to_pylist() for c in _STAGE_COLUMNS]
-        marks = ", ".join("?" for _ in _STAGE_COLUMNS)
+        # Columns that are all null are left to their default: fewer values to bind per row.
+        names = [c for c in _STAGE_COLUMNS if rows.column(c).null_count < rows.num_rows]
+        columns = [rows.column(c).to_pylist() for c in names]
+        marks = ", ".join("?" for _ in names)
         # Column names are this module's constants; values go as parameters.
-        sql = f"INSERT INTO hr_stage ({', '.join(_STAGE_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+        sql = f"INSERT INTO hr_stage ({', '.join(names)}) VALUES ({marks})"  # noqa: S608
         cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(sql, zip(*columns, strict=True))
@@ -185,41 +204,46 @@ class Staging:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:job))"), {"job": self.job_id})
         if self.staged == 0:
             return MergeCounts(0, 0, 0)
-        duplicate = conn.exec_driver_sql(
-            "DELETE FROM hr_stage WHERE seq NOT IN "
-            "(SELECT MAX(seq) FROM hr_stage GROUP BY scenario, upn, pdate)"
-        ).rowcount
-        join = (
-            "FROM hr_stage s LEFT JOIN hr_current c ON c.job_id = s.job_id "
-            "AND c.scenario = s.scenario AND c.upn = s.upn AND c.pdate = s.pdate"
+        duplicate = 0
+        identities = np.concatenate(self._identities)
+        if np.unique(identities).size != identities.size:
+            # Some identity repeats (or two hashes collide): the exact SQL decides; last wins.
+            duplicate = conn.exec_driver_sql(
+                "DELETE FROM hr_stage WHERE seq NOT IN "
+                "(SELECT MAX(seq) FROM hr_stage GROUP BY scenario, upn, pdate)"
+            ).rowcount
+        data = list(_STAGE_COLUMNS)
+        identity = (
+            "c.job_id = s.job_id AND c.scenario = s.scenario AND c.upn = s.upn "
+            "AND c.pdate = s.pdate"
         )
-        changed = "WHERE c.content_hash IS NULL OR c.content_hash <> s.content_hash"
-        data = [c for c in _STAGE_COLUMNS]
-        select_cols = ", ".join(f"s.{c}" for c in data)
         params = {"upload": upload_id, "now": now_us}
-        saved = conn.execute(
+        # 1. A record about to change: its current version moves to the history first.
+        conn.execute(
             text(
                 f"INSERT INTO hr_versions ({', '.join(data)}, version, upload_id, saved_at) "
-                f"SELECT {select_cols}, COALESCE(c.version, 0) + 1, :upload, :now "
-                f"{join} {changed}"
+                f"SELECT {', '.join('c.' + c for c in data)}, c.version, c.upload_id, "
+                f"c.saved_at FROM hr_stage s JOIN hr_current c ON {identity} "
+                "WHERE c.content_hash <> s.content_hash"
+            )
+        )
+        # 2. One upsert: new identities are inserted, changed ones updated (next version),
+        #    unchanged ones skipped by the WHERE, so rowcount is exactly "saved".
+        updates = ", ".join(
+            f"{c} = excluded.{c}" for c in [*data[4:], "upload_id", "saved_at", "refreshed_at"]
+        )
+        saved = conn.execute(
+            text(
+                f"INSERT INTO hr_current ({', '.join(data)}, version, upload_id, saved_at, "
+                f"refreshed_at) SELECT {', '.join('s.' + c for c in data)}, 1, :upload, :now, "
+                f":now FROM hr_stage s WHERE true "
+                f"ON CONFLICT (job_id, scenario, upn, pdate) DO UPDATE SET {updates}, "
+                "version = hr_current.version + 1 "
+                "WHERE hr_current.content_hash <> excluded.content_hash"
             ),
             params,
         ).rowcount
         unchanged = self.staged - duplicate - saved
-        if saved:
-            updates = ", ".join(
-                f"{c} = excluded.{c}"
-                for c in [*data[4:], "version", "upload_id", "saved_at", "refreshed_at"]
-            )
-            conn.execute(
-                text(
-                    f"INSERT INTO hr_current ({', '.join(data)}, version, upload_id, saved_at, "
-                    f"refreshed_at) SELECT {select_cols}, COALESCE(c.version, 0) + 1, :upload, "
-                    f":now, :now {join} {changed} "
-                    f"ON CONFLICT (job_id, scenario, upn, pdate) DO UPDATE SET {updates}"
-                ),
-                params,
-            )
         if self.has_profile:
             conn.execute(
                 text(
@@ -235,6 +259,8 @@ class Staging:
 
     def discard(self) -> None:
         """Drop whatever was staged (the upload was rejected)."""
+        self._identities.clear()
+        self.staged = 0
         with self.conn.begin():
             self.conn.exec_driver_sql("DELETE FROM hr_stage")
 

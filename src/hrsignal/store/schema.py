@@ -8,7 +8,8 @@ Two families of tables:
   ``connectors`` (job id -> app, scenarios, file mapping);
 * HR data and its log: ``uploads`` and ``upload_rejects`` (the connector log),
   ``hr_current`` (the latest version of each record, one row per identity) and
-  ``hr_versions`` (every version ever saved, append-only).
+  ``hr_versions`` (every superseded version, append-only: a record's full history is its
+  ``hr_versions`` rows plus its ``hr_current`` row).
 
 HR datetimes are stored as integer microseconds since the Unix epoch (UTC): the same type on
 SQLite and PostgreSQL, compact, sortable, and converted back to ``timestamp[us, tz=UTC]`` in
@@ -24,7 +25,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -180,6 +180,8 @@ hr_current = Table(
     *_record_columns(),
     Column("refreshed_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("job_id", "scenario", "upn", "pdate"),
+    # One B-tree for rows and key on SQLite: the upsert per saved record touches one tree.
+    sqlite_with_rowid=False,
 )
 
 hr_versions = Table(
@@ -188,8 +190,8 @@ hr_versions = Table(
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     *_record_columns(),
 )
-Index("ix_hr_versions_job_upload", hr_versions.c.job_id, hr_versions.c.upload_id)
-Index("ix_hr_versions_saved_at", hr_versions.c.saved_at)
+# No secondary index on hr_versions: it is append-only history, written at ingestion speed
+# and read only by rare scans (purge, connector deletion).
 
 #: The data columns copied from staging into both record tables.
 DATA_COLUMNS = [

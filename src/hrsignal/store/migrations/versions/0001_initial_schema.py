@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 08:52:41.149307
+Create Date: 2026-11-25 09:06:31.420034
 
 """
 
@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("profile", sa.Text(), nullable=True),
         sa.Column("refreshed_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("job_id", "scenario", "upn", "pdate"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "hr_versions",
@@ -85,10 +86,6 @@ def upgrade() -> None:
         sa.Column("profile", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("hr_versions", schema=None) as batch_op:
-        batch_op.create_index("ix_hr_versions_job_upload", ["job_id", "upload_id"], unique=False)
-        batch_op.create_index("ix_hr_versions_saved_at", ["saved_at"], unique=False)
-
     op.create_table(
         "signing_keys",
         sa.Column("kid", sa.String(length=64), nullable=False),
@@ -233,10 +230,6 @@ def downgrade() -> None:
 
     op.drop_table("uploads")
     op.drop_table("signing_keys")
-    with op.batch_alter_table("hr_versions", schema=None) as batch_op:
-        batch_op.drop_index("ix_hr_versions_saved_at")
-        batch_op.drop_index("ix_hr_versions_job_upload")
-
     op.drop_table("hr_versions")
     op.drop_table("hr_current")
     with op.batch_alter_table("apps", schema=None) as batch_op:
