@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hrsignal.risk.policy import Indicator, available_policies
+from hrsignal.risk.policy import Indicator, Policy, available_policies, parse_policy
 from hrsignal.risk.store import RiskStore
 from tests.risk.conftest import (
     ev,
@@ -18,6 +18,7 @@ from tests.risk.conftest import (
     resignation,
     run,
     set_hr,
+    template_doc,
     user_days,
 )
 
@@ -247,6 +248,15 @@ def test_priority_content_and_priority_users(store: RiskStore) -> None:
     assert (da["score"], db["score"]) == (20, 22)
 
 
+def _one_chain_policy(min_chains: int = 1) -> Policy:
+    """The theft template with the four-step sequence's min_chains set."""
+    doc = template_doc()
+    doc["sequences"][0]["min_chains"] = min_chains
+    pol, problems = parse_policy(doc, file="test")
+    assert pol is not None, problems
+    return pol
+
+
 def _chain(user: str, times: list[str], steps: list[str]) -> list[dict[str, Any]]:
     return [ev(user, t, s) for t, s in zip(times, steps, strict=True)]
 
@@ -314,7 +324,7 @@ def test_sequence_download_obfuscate_exfiltrate_delete(
     """The four-step sequence is found, in order, within 72 hours, on the day it completes."""
     import_events(store, _chain(U, times, STEPS))
     set_hr(store, [resignation(U, "2026-09-10", "2026-09-20")])
-    run(store, policy())
+    run(store, _one_chain_policy())
     found = {d: v["sequences"] for (_, d), v in user_days(store).items() if v["sequences"]}
     if found_on is None:
         assert found == {}
@@ -325,6 +335,30 @@ def test_sequence_download_obfuscate_exfiltrate_delete(
         assert seq["count"] == 1
         assert seq["first_start"] == times[0]
         assert seq["first_end"] == times[3]
+
+
+def test_sequence_needs_min_chains_in_a_day(store: RiskStore) -> None:
+    """The template counts the four-step sequence only when it completes at least 5 times a
+    day (one-off chains are ordinary work); 4 chains are not enough, 5 are."""
+    rows = []
+    for user, n in (("four@contoso.com", 4), ("five@contoso.com", 5)):
+        for k in range(n):
+            times = [f"2026-09-15 {9 + k}:0{m}:00" for m in range(4)]
+            rows += _chain(user, times, STEPS)
+    import_events(store, rows)
+    set_hr(
+        store,
+        [
+            resignation(u, "2026-09-10", "2026-09-20")
+            for u in ("four@contoso.com", "five@contoso.com")
+        ],
+    )
+    assert policy().sequences[0].min_chains == 5
+    run(store, policy())
+    days = user_days(store)
+    assert days[("four@contoso.com", "2026-09-15")]["sequences"] == []
+    (seq,) = days[("five@contoso.com", "2026-09-15")]["sequences"]
+    assert seq["count"] == 5
 
 
 def test_label_downgrade_then_exfiltrate_sequence(store: RiskStore) -> None:

@@ -235,6 +235,10 @@ class PolicyCompiler:
             for i in inds
         ]
         look = self.lookback_days()
+        # Every user's events are needed only for the peers' cumulative exfiltration (its last
+        # N days); the longer baseline and sequence lookback is read for in-scope users only.
+        peer_days = p.cumulative.days - 1 if p.cumulative.enabled else 0
+        peer_filter = f"e.{day} >= {d.days_before('b.lo', peer_days)}"
         ctes = [
             "_bounds AS (SELECT min(lo) AS lo, max(hi) AS hi FROM _targets)",
             f"""_ev AS (SELECT e.{user}, e.{day}, e.{d.ident("time")}, e.activity, e.object,
@@ -242,6 +246,7 @@ class PolicyCompiler:
         e.sensitivity, e.url_category, e.device, e.record_id
     FROM events e, _bounds b
     WHERE e.{day} BETWEEN {d.days_before("b.lo", look)} AND b.hi
+      AND ({peer_filter} OR e.{user} IN (SELECT {user} FROM _targets))
       AND {self.any_predicate(inds)})""",
             f"_sev AS (SELECT * FROM _ev WHERE {user} IN (SELECT {user} FROM _targets))",
             f"""_daily AS (SELECT {user}, {day}, {", ".join(counts)}
@@ -261,9 +266,10 @@ class PolicyCompiler:
             seq_joins.append(
                 f"LEFT JOIN {name} ON {name}.{user} = f.{user} AND {name}.{day} = f.{day}"
             )
-            seq_points.append(f"CASE WHEN {name}.n > 0 THEN {seq.points} ELSE 0 END")
+            found = f"{name}.n >= {seq.min_chains}"
+            seq_points.append(f"CASE WHEN {found} THEN {seq.points} ELSE 0 END")
             seq_json.append(
-                f"CASE WHEN {name}.n > 0 THEN "
+                f"CASE WHEN {found} THEN "
                 + d.json_object(
                     [
                         ("id", d.string(seq.id)),

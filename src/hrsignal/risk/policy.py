@@ -122,6 +122,7 @@ class Sequence:
     steps: tuple[Step, ...]
     within_hours: int
     points: int
+    min_chains: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,7 +458,7 @@ def _sequences(c: _Checker, raw: Any, ids: set[str]) -> tuple[Sequence, ...]:
     out = []
     for n, item in enumerate(raw):
         path = f"sequences[{n}]"
-        d = c.mapping(item, path, {"id", "title", "steps", "within_hours", "points"})
+        d = c.mapping(item, path, {"id", "title", "steps", "within_hours", "points", "min_chains"})
         steps = []
         raw_steps = d.get("steps")
         if not isinstance(raw_steps, list) or len(raw_steps) < 2:
@@ -483,6 +484,7 @@ def _sequences(c: _Checker, raw: Any, ids: set[str]) -> tuple[Sequence, ...]:
                 tuple(steps),
                 c.integer(d, "within_hours", path, 72, 1, 24 * 30),
                 c.integer(d, "points", path, 20, 0, 100),
+                c.integer(d, "min_chains", path, 1, 1, 10_000),
             )
         )
     return tuple(out)

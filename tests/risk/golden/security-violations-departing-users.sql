@@ -4,6 +4,7 @@ _ev AS (SELECT e."user", e."day", e."time", e.activity, e.object,
         e.sensitivity, e.url_category, e.device, e.record_id
     FROM events e, _bounds b
     WHERE e."day" BETWEEN CAST(b.lo - INTERVAL 30 DAY AS DATE) AND b.hi
+      AND (e."day" >= CAST(b.lo - INTERVAL 0 DAY AS DATE) OR e."user" IN (SELECT "user" FROM _targets))
       AND ((("activity" = 'MalwareDetected')) OR (("activity" = 'SecurityToolTampered')) OR (("activity" = 'UnallowedSoftwareInstalled')) OR (("activity" = 'RemovableMediaMounted')))),
 _sev AS (SELECT * FROM _ev WHERE "user" IN (SELECT "user" FROM _targets)),
 _daily AS (SELECT "user", "day", count(*) FILTER (WHERE (("activity" = 'MalwareDetected'))) AS "c_malware", count(*) FILTER (WHERE (("activity" = 'SecurityToolTampered'))) AS "c_tampering", count(*) FILTER (WHERE (("activity" = 'UnallowedSoftwareInstalled'))) AS "c_unallowed_software", count(*) FILTER (WHERE (("activity" = 'RemovableMediaMounted'))) AS "c_removable_media", 0 AS x_exfil, count(*) FILTER (WHERE (((("activity" = 'MalwareDetected')) OR (("activity" = 'SecurityToolTampered')) OR (("activity" = 'UnallowedSoftwareInstalled')) OR (("activity" = 'RemovableMediaMounted')))) AND sensitivity IS NOT NULL) AS x_prio

@@ -118,7 +118,7 @@ def run_import(
             con.execute(
                 f"COPY ({_checked(body, source)}) TO {sql_literal(str(staging))} "
                 "(FORMAT PARQUET, PARTITION_BY (_kind, source, day), "
-                "OVERWRITE_OR_IGNORE true, COMPRESSION zstd)"
+                "OVERWRITE_OR_IGNORE true, COMPRESSION snappy)"
             )
             _count(con, staging, report)
             _count_csv_rejects(con, report)
