@@ -89,3 +89,15 @@ def test_rule_ignores_copies_before_resignation_and_spread_baselines() -> None:
     assert removable_media_rule(quiet, [window], after_days=0).alerts == []
     spread = _user_days([*days[:3], resigned], [1, 5, 9, 12])
     assert removable_media_rule(spread, [window], after_days=0).alerts == []
+
+
+def test_lead_time_counts_from_when_the_alert_can_be_seen() -> None:
+    """An alert on activity 40 days before leaving, for a user who resigned 14 days before
+    leaving, gives 14 days of lead: nobody sees it before the HR trigger exists."""
+    truth = Truth(insiders={2: {"a", "b"}}, leavers={"a": D, "b": D}, users=10, days=100)
+    alerts = [_alert("a", 9, D - dt.timedelta(days=40)), _alert("b", 8, D - dt.timedelta(days=5))]
+    det = Detection(alerts=alerts, alert_count=2, alerting_days=2)
+    resigned = {"a": D - dt.timedelta(days=14), "b": D - dt.timedelta(days=14)}
+    m = score("m", det, truth, [5], resigned)
+    assert sorted(m.lead_times) == [5, 14]
+    assert sorted(score("m", det, truth, [5]).lead_times) == [5, 40]

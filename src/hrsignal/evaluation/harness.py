@@ -169,8 +169,9 @@ def evaluate(path: Path, options: EvalOptions, progress: Progress | None = None)
             )
             clock["baselines"] = clock.get("baselines", 0.0) + time.perf_counter() - tick
             budgets = sorted(set(options.budgets))
+            resigned = {w.user: w.resigned for w in leavers}
             result.scores[notice] = [
-                score(name, det, truth, budgets)
+                score(name, det, truth, budgets, resigned)
                 for name, det in zip(METHODS, (ours, rule, forest), strict=True)
             ]
         clock["total"] = time.perf_counter() - started

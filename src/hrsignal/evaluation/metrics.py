@@ -9,8 +9,11 @@ all other users (those who never left). For a method's ranked alerts:
   benign leavers (insiders of the other scenarios are neither positive nor negative here);
 * **false-positive rate** among benign leavers, and the share of other users alerted;
 * **alerts per 1,000 users per day**: the method's alerts / (users / 1,000) / days covered;
-* **lead time**: last working day minus first alerting day, per detected scenario-2 insider
-  (median and worst, in days; negative when the first alert came after departure).
+* **lead time**: last working day minus the day the alert could first be seen, per detected
+  scenario-2 insider (median and worst, in days; negative when it came after departure). An
+  alert can flag activity from before the resignation (the policy's past-activity window), but
+  nobody sees it before the HR trigger exists: the day it could first be seen is the later of
+  its first alerting day and the resignation date.
 """
 
 from __future__ import annotations
@@ -105,8 +108,18 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def score(method: str, detection: Detection, truth: Truth, budgets: list[int]) -> MethodScore:
-    """Score ``detection`` (alerts ranked best first) against ``truth``."""
+def score(
+    method: str,
+    detection: Detection,
+    truth: Truth,
+    budgets: list[int],
+    resigned: dict[str, dt.date] | None = None,
+) -> MethodScore:
+    """Score ``detection`` (alerts ranked best first) against ``truth``.
+
+    ``resigned`` maps leavers to the (derived) resignation date: no alert is visible earlier.
+    """
+    resigned = resigned or {}
     ranked = [a for a in detection.alerts if a.user in truth.leavers]
     first_alert = {a.user: a.first_day for a in ranked}
     benign = truth.benign
@@ -122,7 +135,11 @@ def score(method: str, detection: Detection, truth: Truth, budgets: list[int]) -
     fp = len(set(first_alert) & benign)
     others = {a.user for a in detection.alerts if a.user not in truth.leavers}
     n_others = truth.users - len(truth.leavers)
-    lead = [(truth.leavers[u] - first_alert[u]).days for u in positives if u in first_alert]
+    lead = [
+        (truth.leavers[u] - max(first_alert[u], resigned.get(u, first_alert[u]))).days
+        for u in positives
+        if u in first_alert
+    ]
     return MethodScore(
         method=method,
         alerts=detection.alert_count,

@@ -60,7 +60,8 @@ def render_text(result: EvalResult) -> str:
     lines.append(
         "recall @K: scenario-2 insiders among the first K alerted leavers; precision: among "
         "alerted scenario-2 insiders and benign leavers; FPR: benign leavers alerted; others: "
-        "users who never left, alerted; lead: last working day - first alert."
+        "users who never left, alerted; lead: last working day - the day the alert could first be "
+        "seen (its first alerting day, or the resignation date if later)."
     )
     lines.append(REFERENCE)
     if result.notes.items:
