@@ -233,6 +233,7 @@ class Measure:
     seconds: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     load: list[float] = field(default_factory=list)  # 1-min load average before each run
+    idle: list[float] = field(default_factory=list)  # CPU idle share just before each run
     output: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -257,6 +258,32 @@ def loadavg() -> float:
         return float(Path("/proc/loadavg").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return float("nan")
+
+
+def idle_fraction(window: float = 2.0) -> float:
+    """Share of CPU time idle over ``window`` seconds (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 1.0
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_quiet(min_idle: float, max_wait: float) -> float:
+    """Wait until the CPUs are at least ``min_idle`` idle (other work on a shared machine
+    skews timings), at most ``max_wait`` seconds; return the idle share measured last."""
+    deadline = time.monotonic() + max_wait
+    idle = idle_fraction()
+    while idle < min_idle and time.monotonic() < deadline:
+        idle = idle_fraction()
+    return idle
 
 
 def run_once(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, int, str]:
@@ -286,9 +313,10 @@ def sanity(m: Measure) -> None:
         raise SystemExit(f"frictionless found errors in a file generated valid: {out}")
 
 
-def measure(m: Measure, runs: int) -> Measure:
-    """Run ``m.command`` ``runs`` times, each in a fresh process."""
+def measure(m: Measure, runs: int, min_idle: float = 0.0, max_wait: float = 0.0) -> Measure:
+    """Run ``m.command`` ``runs`` times, each in a fresh process (after waiting for quiet)."""
     for i in range(runs):
+        m.idle.append(wait_for_quiet(min_idle, max_wait) if min_idle > 0 else float("nan"))
         m.load.append(loadavg())
         wall, rss, out = run_once(m.command)
         m.seconds.append(wall)
@@ -311,7 +339,7 @@ def measure(m: Measure, runs: int) -> Measure:
             sanity(m)
         print(
             f"  {m.tool:<13} {m.rows:>10,} rows  run {i + 1}/{runs}: {wall:7.2f} s  "
-            f"{rss / 1024:7.1f} MiB  (load before {m.load[-1]:.2f})",
+            f"{rss / 1024:7.1f} MiB  (before: load {m.load[-1]:.2f}, idle {m.idle[-1]:.0%})",
             flush=True,
         )
     return m
@@ -422,6 +450,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frictionless-rows", type=int, default=100_000)
     ap.add_argument("--skip", default="", help="comma-separated tools to skip")
     ap.add_argument("--json", type=Path, help="also write the raw measurements here")
+    ap.add_argument(
+        "--min-idle",
+        type=float,
+        default=0.9,
+        help="before each run, wait until this share of CPU is idle (0 = do not wait)",
+    )
+    ap.add_argument("--max-wait", type=float, default=180.0, help="seconds to wait for quiet")
     args = ap.parse_args(argv)
 
     now = dt.datetime.fromisoformat(args.now.replace("Z", "+00:00"))
@@ -450,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             rows = min(size, args.frictionless_rows) if tool == "frictionless" else size
             f = slice_path if tool == "frictionless" else path
-            results.append(measure(Measure(tool, f, size, rows, cmd), runs))
+            m = Measure(tool, f, size, rows, cmd)
+            results.append(measure(m, runs, args.min_idle, args.max_wait))
     table = render(results)
     print(table)
     after = code_state()
@@ -476,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                             "seconds": m.seconds,
                             "rss_kib": m.rss_kib,
                             "load_before": m.load,
+                            "idle_before": m.idle,
                             "output": m.output,
                         }
                         for m in results
