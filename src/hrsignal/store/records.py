@@ -221,7 +221,7 @@ class Staging:
         # 1. A record about to change: its current version moves to the history first.
         conn.execute(
             text(
-                f"INSERT INTO hr_versions ({', '.join(data)}, version, upload_id, saved_at) "
+                f"INSERT INTO hr_versions ({', '.join(data)}, version, upload_id, saved_at) "  # noqa: S608 - constant names
                 f"SELECT {', '.join('c.' + c for c in data)}, c.version, c.upload_id, "
                 f"c.saved_at FROM hr_stage s JOIN hr_current c ON {identity} "
                 "WHERE c.content_hash <> s.content_hash"
@@ -234,7 +234,7 @@ class Staging:
         )
         saved = conn.execute(
             text(
-                f"INSERT INTO hr_current ({', '.join(data)}, version, upload_id, saved_at, "
+                f"INSERT INTO hr_current ({', '.join(data)}, version, upload_id, saved_at, "  # noqa: S608
                 f"refreshed_at) SELECT {', '.join('s.' + c for c in data)}, 1, :upload, :now, "
                 f":now FROM hr_stage s WHERE true "
                 f"ON CONFLICT (job_id, scenario, upn, pdate) DO UPDATE SET {updates}, "
