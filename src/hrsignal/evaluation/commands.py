@@ -79,6 +79,13 @@ def eval_group() -> None:
     help="Where the slim copy and the stores go (default: the temp folder).",
 )
 @click.option("--keep-work", is_flag=True, help="Keep the working files (for inspection).")
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A policy YAML to evaluate (default: the built-in data-theft-departing-users).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Isolation forest seed.")
 @click.option("--memory-limit", default="2GB", show_default=True, help="DuckDB memory limit.")
 def cert_command(
@@ -89,6 +96,7 @@ def cert_command(
     fmt: str,
     work_dir: Path | None,
     keep_work: bool,
+    policy_file: Path | None,
     seed: int,
     memory_limit: str,
 ) -> None:
@@ -107,6 +115,7 @@ def cert_command(
         keep_work=keep_work,
         seed=seed,
         memory_limit=memory_limit,
+        policy=policy_file,
     )
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from hrsignal.risk.engine import RunOptions, run_policy
 from hrsignal.risk.events import ImportReport
 from hrsignal.risk.hr import save_triggers
 from hrsignal.risk.importers.cert import import_cert
-from hrsignal.risk.policy import Policy, available_policies
+from hrsignal.risk.policy import Policy, builtin_policy_files, load_policy_file
 from hrsignal.risk.store import RiskStore
 
 POLICY = "data-theft-departing-users"
@@ -47,12 +47,17 @@ class Detection:
     alerting_days: int
 
 
-def load_policy(name: str = POLICY) -> Policy:
-    """The built-in (or data-directory) policy ``name``."""
-    policies = available_policies()
-    if name not in policies:
-        raise ConfigError(f"no policy named {name!r}; expected one of {', '.join(policies)}")
-    return policies[name]
+def load_policy(path: Path | None = None) -> Policy:
+    """The policy in ``path``, or the built-in departing-users template.
+
+    Only that one file is read, so an unrelated template being edited cannot stop a run.
+    """
+    if path is not None:
+        return load_policy_file(path)
+    for file in builtin_policy_files():
+        if file.stem == POLICY:
+            return load_policy_file(file)
+    raise ConfigError(f"the built-in policy {POLICY!r} is missing from this installation")
 
 
 def import_activity(store: RiskStore, prepared: Path, progress: Progress | None) -> ImportReport:

@@ -22,7 +22,7 @@ from hrsignal.errors import UsageError
 from hrsignal.evaluation.answers import InsiderAnswer, read_answers
 from hrsignal.evaluation.baselines import Window, isolation_forest, removable_media_rule, user_days
 from hrsignal.evaluation.connector import ingest
-from hrsignal.evaluation.detect import POLICY, detect, import_activity, load_policy
+from hrsignal.evaluation.detect import detect, import_activity, load_policy
 from hrsignal.evaluation.hrderive import Population, derive_population, write_resignations
 from hrsignal.evaluation.metrics import MethodScore, Truth, score
 from hrsignal.evaluation.notes import Notes
@@ -45,6 +45,7 @@ class EvalOptions:
     keep_work: bool = False
     seed: int = 0
     memory_limit: str = "2GB"
+    policy: Path | None = None  # a policy YAML file; None = the built-in departing-users one
 
 
 @dataclass(slots=True)
@@ -121,7 +122,7 @@ def evaluate(path: Path, options: EvalOptions, progress: Progress | None = None)
         if report.rejected_total:
             reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.rejected.items()))
             notes.add("import_rejected", "risk import", f"records not imported ({reasons})")
-        policy = load_policy(POLICY)
+        policy = load_policy(options.policy)
         tick = time.perf_counter()
         features = user_days(store)
         clock["features"] = time.perf_counter() - tick
