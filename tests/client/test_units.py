@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,9 @@ from hrsignal.client.clouds import DEFAULT_RESOURCE, join_url, resolve_endpoints
 from hrsignal.client.credentials import Secret, resolve_credential
 from hrsignal.client.retry import RetryPolicy, parse_retry_after
 from hrsignal.client.transport import encode_multipart
-from hrsignal.errors import UsageError
+from hrsignal.errors import AuthError, UsageError
 from hrsignal.scenarios import ValidationOptions
-from tests.client.conftest import APP, JOB, TENANT, resignations
+from tests.client.conftest import APP, JOB, SECRET, TENANT, Target, resignations
 
 
 def _endpoints(**kw: str):  # type: ignore[no-untyped-def]
@@ -150,3 +151,61 @@ def test_chunks_cover_every_record_once(tmp_path: Path) -> None:
         (4, 16, 20),
         (5, 21, 23),
     ]
+
+
+def test_key_vault_secret_is_read_with_the_ambient_azure_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the keyvault extra, the secret comes from SecretClient(vault, DefaultAzureCredential)
+    (the Azure SDK is faked: it is Microsoft's cloud)."""
+    pkg = tmp_path / "azure"
+    (pkg / "keyvault").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "keyvault" / "__init__.py").write_text("")
+    (pkg / "identity.py").write_text("class DefaultAzureCredential:\n    pass\n")
+    (pkg / "keyvault" / "secrets.py").write_text(
+        "import azure.identity\n"
+        "class _S:\n"
+        "    def __init__(self, v):\n"
+        "        self.value = v\n"
+        "class SecretClient:\n"
+        "    def __init__(self, vault_url, credential):\n"
+        "        assert isinstance(credential, azure.identity.DefaultAzureCredential)\n"
+        "        self.vault_url = vault_url\n"
+        "    def get_secret(self, name):\n"
+        "        if name != 'hr-upload':\n"
+        "            raise KeyError(name)\n"
+        "        return _S('from-vault:' + self.vault_url)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for mod in [m for m in sys.modules if m == "azure" or m.startswith("azure.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    secret = resolve_credential(
+        key_vault_url="https://hr.vault.azure.net", secret_name="hr-upload", environ={}
+    )
+    assert isinstance(secret, Secret)
+    assert secret.reveal() == "from-vault:https://hr.vault.azure.net"
+    with pytest.raises(AuthError, match="cannot read secret 'missing'"):
+        resolve_credential(
+            key_vault_url="https://hr.vault.azure.net", secret_name="missing", environ={}
+        )
+
+
+def test_progress_bar_draws_without_a_terminal(target: Target, tmp_path: Path) -> None:
+    """The rich observer follows an upload to the end (records and chunks complete)."""
+    from hrsignal.client.progress import RichObserver
+    from hrsignal.client.uploader import UploadSettings, upload_file
+
+    fake = target.fake
+    settings = UploadSettings(
+        endpoints=_endpoints(login_url=fake.url, ingestion_url=fake.url),
+        credential=Secret(SECRET),
+        state_dir=target.state_dir,
+        verify=str(fake.ca.ca_path),
+        records_per_call=4,
+    )
+    observer = RichObserver(enabled=True)
+    with observer:
+        summary = upload_file(resignations(tmp_path / "hr.csv", 10), settings, observer=observer)
+    assert summary.status == "uploaded"
+    assert observer._chunks == 3 and observer._total_chunks == 3

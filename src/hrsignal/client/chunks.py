@@ -12,10 +12,13 @@ import csv
 import hashlib
 import io
 import os
+import queue
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -183,3 +186,54 @@ class RejectsWriter:
             return None
         os.replace(self._tmp, self.path)
         return self.path
+
+
+class Prefetched:
+    """Run a chunk generator in a thread, ``depth`` chunks ahead of the sender, so reading,
+    validating and serialising the next chunk overlaps the wait for the server's answer."""
+
+    def __init__(self, source: Iterator[Chunk], depth: int = 2) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._work, args=(source,), name="hrsignal-chunks", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, source: Iterator[Chunk]) -> None:
+        try:
+            for chunk in source:
+                if not self._put(("chunk", chunk)):
+                    break
+            else:
+                self._put(("end", None))
+        except BaseException as exc:  # handed to the consuming thread, raised there
+            self._put(("error", exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # closes the file in the thread that iterates it
+
+    def __iter__(self) -> Iterator[Chunk]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == "chunk":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+    def close(self) -> None:
+        """Stop the producer (when the sender gives up early) and wait for it."""
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hrsignal.client.checkpoint import Checkpoint, exclusive_lock, file_sha256
-from hrsignal.client.chunks import RejectsWriter, iter_chunks
+from hrsignal.client.chunks import Prefetched, RejectsWriter, iter_chunks
 from hrsignal.client.clouds import Endpoints
 from hrsignal.client.credentials import Credential
 from hrsignal.client.retry import RetryPolicy
@@ -268,8 +268,9 @@ def _send_with(
         on_retry=observer.retrying,
     ) as sender:
         observer.sending(sendable, total_chunks, done, checkpoint.chunks_acknowledged)
+        ahead = Prefetched(chunks)
         try:
-            for chunk in chunks:
+            for chunk in ahead:
                 if first_index is None:
                     first_index = chunk.index
                     summary.chunks_skipped_from_checkpoint = chunk.index - 1
@@ -295,6 +296,7 @@ def _send_with(
                 summary.chunks_sent += 1
                 observer.sent(chunk.records)
         finally:
+            ahead.close()
             summary.retries = sender.retries
             summary.token_refreshes = sender.auth.refreshes
     if first_index is None:  # every chunk was already acknowledged
