@@ -144,36 +144,50 @@ def test_users_without_a_trigger_are_not_scored(store: RiskStore) -> None:
     assert {u for u, _ in user_days(store)} == {U}
 
 
+def _history(user: str, first: dt.date, days: int) -> list[dict[str, Any]]:
+    """One USB copy a day on ``days`` days from ``first``: enough history for a baseline."""
+    return [
+        e
+        for k in range(days)
+        for e in many(user, str(first + dt.timedelta(days=k)), "FileCopiedToRemovableMedia", 1)
+    ]
+
+
 def test_baseline_window_is_the_30_days_before(store: RiskStore) -> None:
-    """Activity 31 days before does not count in the baseline; 30 days before does."""
-    a, b = "a@contoso.com", "b@contoso.com"
+    """Activity 31 days before does not count in the baseline; 30 days before does; a user
+    seen on fewer than 7 days of the window has no baseline and gets no booster."""
+    a, b, c = "a@contoso.com", "b@contoso.com", "c@contoso.com"
     day = "2026-09-15"
+    hist = dt.date(2026, 8, 26)
     import_events(
         store,
-        many(a, "2026-08-15", "FileCopiedToRemovableMedia", 100)
+        _history(a, hist, 7)
+        + _history(b, hist, 7)
+        + _history(c, hist, 6)
+        + many(a, "2026-08-15", "FileCopiedToRemovableMedia", 100)
         + many(b, "2026-08-16", "FileCopiedToRemovableMedia", 100)
-        + many(a, day, "FileCopiedToRemovableMedia", 5)
-        + many(b, day, "FileCopiedToRemovableMedia", 5),
+        + [e for u in (a, b, c) for e in many(u, day, "FileCopiedToRemovableMedia", 5)],
     )
-    set_hr(
-        store,
-        [resignation(a, "2026-09-10", "2026-09-20"), resignation(b, "2026-09-10", "2026-09-20")],
-    )
+    set_hr(store, [resignation(u, "2026-09-10", "2026-09-20") for u in (a, b, c)])
     run(store, policy())
     days = user_days(store)
-    assert days[(a, day)]["indicators"]["usb_copy"]["baseline"] == 0.0
+    assert days[(a, day)]["indicators"]["usb_copy"]["baseline"] == pytest.approx(7 / 30, abs=1e-3)
     assert days[(a, day)]["boosters"]["above_baseline"] == ["usb_copy"]
-    assert days[(b, day)]["indicators"]["usb_copy"]["baseline"] == pytest.approx(100 / 30, 1e-3)
+    assert days[(b, day)]["indicators"]["usb_copy"]["baseline"] == pytest.approx(107 / 30, abs=1e-3)
     assert days[(b, day)]["boosters"]["above_baseline"] == []
     assert days[(a, day)]["score"] == days[(b, day)]["score"] + 10
+    assert days[(c, day)]["boosters"]["above_baseline"] == []  # 6 days of history: too few
 
 
 def test_alert_needs_the_minimum_score(store: RiskStore) -> None:
     """A low level alone (10 points) does not alert; low plus the baseline booster (20) does."""
     a, b = "a@contoso.com", "b@contoso.com"
+    hist = dt.date(2026, 8, 26)
     import_events(
         store,
-        many(a, "2026-09-15", "FileCopiedToRemovableMedia", 3)
+        _history(a, hist, 7)
+        + _history(b, hist, 7)
+        + many(a, "2026-09-15", "FileCopiedToRemovableMedia", 3)
         + many(b, "2026-09-15", "FileCopiedToRemovableMedia", 4),
     )
     set_hr(
@@ -338,12 +352,12 @@ def test_sequence_download_obfuscate_exfiltrate_delete(
 
 
 def test_sequence_needs_min_chains_in_a_day(store: RiskStore) -> None:
-    """The template counts the four-step sequence only when it completes at least 5 times a
-    day (one-off chains are ordinary work); 4 chains are not enough, 5 are."""
+    """The template counts the four-step sequence only when it completes at least 10 times a
+    day (one-off chains are ordinary work); 9 completions are not enough, 10 are."""
     rows = []
-    for user, n in (("four@contoso.com", 4), ("five@contoso.com", 5)):
+    for user, n in (("four@contoso.com", 9), ("five@contoso.com", 10)):
         for k in range(n):
-            times = [f"2026-09-15 {9 + k}:0{m}:00" for m in range(4)]
+            times = [f"2026-09-15 {8 + k:02d}:0{m}:00" for m in range(4)]
             rows += _chain(user, times, STEPS)
     import_events(store, rows)
     set_hr(
@@ -353,12 +367,12 @@ def test_sequence_needs_min_chains_in_a_day(store: RiskStore) -> None:
             for u in ("four@contoso.com", "five@contoso.com")
         ],
     )
-    assert policy().sequences[0].min_chains == 5
+    assert policy().sequences[0].min_chains == 10
     run(store, policy())
     days = user_days(store)
     assert days[("four@contoso.com", "2026-09-15")]["sequences"] == []
     (seq,) = days[("five@contoso.com", "2026-09-15")]["sequences"]
-    assert seq["count"] == 5
+    assert seq["count"] == 10
 
 
 def test_label_downgrade_then_exfiltrate_sequence(store: RiskStore) -> None:

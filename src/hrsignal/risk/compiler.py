@@ -253,7 +253,8 @@ class PolicyCompiler:
     FROM _ev GROUP BY {user}, {day})""",
             f"""_feat AS (SELECT d.*, coalesce(lower(dir.department), '') AS dept,
         {", ".join(baselines)},
-        sum(d.x_exfil) OVER {cum_w} AS x_cum
+        sum(d.x_exfil) OVER {cum_w} AS x_cum,
+        count(*) OVER {base_w} AS hist_days
     FROM _daily d LEFT JOIN directory dir ON dir.{user} = d.{user})""",
             f"""_peers AS (SELECT dept, {day},
         {d.quantile("x_cum", p.cumulative.quantile)} AS peer_q,
@@ -295,7 +296,13 @@ class PolicyCompiler:
             f"THEN {d.string(i.id)} END"
             for i in inds
         ]
-        above_list = d.non_null_list(above) if p.baseline.enabled else d.non_null_list([])
+        # A baseline needs history: a user seen on fewer days (new data, new joiner) has none.
+        above_list = (
+            f"CASE WHEN hist_days >= {p.baseline.min_history_days} THEN "
+            f"{d.non_null_list(above)} ELSE {d.non_null_list([])} END"
+            if p.baseline.enabled
+            else d.non_null_list([])
+        )
         cum = p.cumulative
         cum_hit = (
             f"(x_cum >= {cum.min_events} AND x_cum > {cum.multiplier!r} * "

@@ -103,6 +103,7 @@ class Booster:
     quantile: float = 0.9
     min_events: int = 10
     labels: tuple[str, ...] = ()
+    min_history_days: int = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +434,7 @@ def _booster(c: _Checker, raw: Any, path: str, points: int, days: int = 30) -> B
             "min_events",
             "points",
             "labels",
+            "min_history_days",
         },
     )
     quantile = c.number(d, "quantile", path, 0.9)
@@ -446,6 +448,7 @@ def _booster(c: _Checker, raw: Any, path: str, points: int, days: int = 30) -> B
         quantile=quantile,
         min_events=c.integer(d, "min_events", path, 10),
         labels=c.strings(d, "labels", path),
+        min_history_days=c.integer(d, "min_history_days", path, 7, 0, 365),
     )
 
 

@@ -11,7 +11,8 @@ _daily AS (SELECT "user", "day", count(*) FILTER (WHERE (("activity" = 'MalwareD
     FROM _ev GROUP BY "user", "day"),
 _feat AS (SELECT d.*, coalesce(lower(dir.department), '') AS dept,
         coalesce(sum("c_malware") OVER (PARTITION BY d."user" ORDER BY d."day" RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 DAYS PRECEDING), 0) / 30.0 AS "b_malware", coalesce(sum("c_tampering") OVER (PARTITION BY d."user" ORDER BY d."day" RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 DAYS PRECEDING), 0) / 30.0 AS "b_tampering", coalesce(sum("c_unallowed_software") OVER (PARTITION BY d."user" ORDER BY d."day" RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 DAYS PRECEDING), 0) / 30.0 AS "b_unallowed_software", coalesce(sum("c_removable_media") OVER (PARTITION BY d."user" ORDER BY d."day" RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 DAYS PRECEDING), 0) / 30.0 AS "b_removable_media",
-        sum(d.x_exfil) OVER (PARTITION BY d."user" ORDER BY d."day" RANGE BETWEEN INTERVAL 6 DAYS PRECEDING AND CURRENT ROW) AS x_cum
+        sum(d.x_exfil) OVER (PARTITION BY d."user" ORDER BY d."day" RANGE BETWEEN INTERVAL 6 DAYS PRECEDING AND CURRENT ROW) AS x_cum,
+        count(*) OVER (PARTITION BY d."user" ORDER BY d."day" RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 DAYS PRECEDING) AS hist_days
     FROM _daily d LEFT JOIN directory dir ON dir."user" = d."user"),
 _peers AS (SELECT dept, "day",
         quantile_cont(x_cum, 0.9) AS peer_q,
@@ -24,7 +25,7 @@ _scored AS (SELECT f.*, t.priority, p.peer_q, p.peer_n,
     JOIN _feat f ON f."user" = t."user" AND f."day" BETWEEN t.lo AND t.hi
     LEFT JOIN _peers p ON p.dept = f.dept AND p."day" = f."day"
     ),
-_boosted AS (SELECT *, list_filter([CASE WHEN "l_malware" >= 1 AND "c_malware" > 3.0 * greatest("b_malware", 1) THEN 'malware' END, CASE WHEN "l_tampering" >= 1 AND "c_tampering" > 3.0 * greatest("b_tampering", 1) THEN 'tampering' END, CASE WHEN "l_unallowed_software" >= 1 AND "c_unallowed_software" > 3.0 * greatest("b_unallowed_software", 1) THEN 'unallowed_software' END, CASE WHEN "l_removable_media" >= 1 AND "c_removable_media" > 3.0 * greatest("b_removable_media", 1) THEN 'removable_media' END], lambda x: x IS NOT NULL) AS above_baseline, false AS cum_hit,
+_boosted AS (SELECT *, CASE WHEN hist_days >= 7 THEN list_filter([CASE WHEN "l_malware" >= 1 AND "c_malware" > 3.0 * greatest("b_malware", 1) THEN 'malware' END, CASE WHEN "l_tampering" >= 1 AND "c_tampering" > 3.0 * greatest("b_tampering", 1) THEN 'tampering' END, CASE WHEN "l_unallowed_software" >= 1 AND "c_unallowed_software" > 3.0 * greatest("b_unallowed_software", 1) THEN 'unallowed_software' END, CASE WHEN "l_removable_media" >= 1 AND "c_removable_media" > 3.0 * greatest("b_removable_media", 1) THEN 'removable_media' END], lambda x: x IS NOT NULL) ELSE []::VARCHAR[] END AS above_baseline, false AS cum_hit,
         false AS prio_hit FROM _scored)
 SELECT "user", "day",
     least(100, CASE "l_malware" WHEN 3 THEN 35 WHEN 2 THEN 20 WHEN 1 THEN 10 ELSE 0 END + CASE "l_tampering" WHEN 3 THEN 35 WHEN 2 THEN 20 WHEN 1 THEN 10 ELSE 0 END + CASE "l_unallowed_software" WHEN 3 THEN 35 WHEN 2 THEN 20 WHEN 1 THEN 10 ELSE 0 END + CASE "l_removable_media" WHEN 3 THEN 35 WHEN 2 THEN 20 WHEN 1 THEN 10 ELSE 0 END + CASE WHEN len(above_baseline) > 0 THEN 10 ELSE 0 END + CASE WHEN cum_hit THEN 15 ELSE 0 END + CASE WHEN prio_hit THEN 10 ELSE 0 END + CASE WHEN priority AND ("l_malware" >= 1 OR "l_tampering" >= 1 OR "l_unallowed_software" >= 1 OR "l_removable_media" >= 1) THEN 10 ELSE 0 END + seq_points)::INTEGER AS score,
