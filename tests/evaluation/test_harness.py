@@ -108,3 +108,27 @@ def test_bad_options_and_missing_answers_get_a_clean_error(
     empty = run_cli("eval", "cert", str(tmp_path), "--release", "r4.2")
     assert empty.returncode == 2
     assert "insiders.csv" in empty.stderr and "Traceback" not in empty.stderr
+
+
+def test_r52_layout_is_read_with_its_extra_columns(tmp_path: Path) -> None:
+    """An r5.2-layout release (file activities, listed attachments, file trees) imports with no
+    rejected record, and both the policy and the rule find the planted thieves' USB copies."""
+    import json
+
+    from hrsignal.evaluation.synth import SynthConfig, generate
+
+    config = SynthConfig(
+        users=80, days=210, benign_leavers=6, http_per_day=5, email_per_day=3, layout="r5.2"
+    )
+    org = generate(tmp_path / "r5.2", config)
+    done = run_cli(
+        "eval", "cert", str(org.path), "--release", "r5.2", "--notice-days", "30",
+        "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["import"]["rejected_total"] == 0
+    methods = _methods(report, "30")
+    assert methods["hrsignal"]["detected"]["2"] == 2
+    assert methods["removable-media rule"]["detected"]["2"] == 2
+    assert "other_releases" in {n["quirk"] for n in report["notes"]}

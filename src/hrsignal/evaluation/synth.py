@@ -1,4 +1,4 @@
-"""A synthetic organisation in the CERT r4.2 layout, written for this project.
+"""A synthetic organisation in the CERT r4.2 (or r5.2) layout, written for this project.
 
 The CERT data may not be redistributed, so the tests and the benchmark run on this instead:
 ``logon.csv``, ``device.csv``, ``file.csv``, ``email.csv``, ``http.csv`` (r4.2 columns, dates
@@ -44,6 +44,7 @@ class SynthConfig:
     seed: int = 20100102
     start: dt.date = RELEASE_START
     quirks: bool = True
+    layout: str = "r4.2"  # or "r5.2" (its extra columns; same behaviour)
 
 
 @dataclass(slots=True)
@@ -63,6 +64,8 @@ class SynthResult:
 def generate(path: Path, config: SynthConfig | None = None) -> SynthResult:
     """Write a synthetic CERT-layout organisation into ``path`` (created; must be empty)."""
     config = config or SynthConfig()
+    if config.layout not in ("r4.2", "r5.2"):
+        raise ValueError(f"unknown layout {config.layout!r}; expected r4.2 or r5.2")
     if config.users < 40 or config.days < 200:
         raise ValueError("a synthetic organisation needs at least 40 users and 200 days")
     path.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Write a planned synthetic organisation in the CERT r4.2 layout, one day at a time.
+"""Write a planned synthetic organisation in the CERT layout (r4.2 or r5.2), one day at a time.
 
 Each day's rows of each file are built as numpy arrays from the users' habits, joined with the
 planted events of that day, sorted by time, and appended with Arrow's CSV writer, so memory
@@ -43,6 +43,41 @@ HEADERS: dict[str, tuple[str, ...]] = {
     ),
     "http": ("id", "date", "user", "pc", "url", "content"),
 }
+#: r5.2 adds columns: device file trees, file activities and directions, e-mail activities,
+#: and lists attachments by name instead of counting them.
+HEADERS_R52: dict[str, tuple[str, ...]] = {
+    "logon": HEADERS["logon"],
+    "device": ("id", "date", "user", "pc", "file_tree", "activity"),
+    "file": (
+        "id",
+        "date",
+        "user",
+        "pc",
+        "filename",
+        "activity",
+        "to_removable_media",
+        "from_removable_media",
+        "content",
+    ),
+    "email": (
+        "id",
+        "date",
+        "user",
+        "pc",
+        "to",
+        "cc",
+        "bcc",
+        "from",
+        "activity",
+        "size",
+        "attachments",
+        "content",
+    ),
+    "http": HEADERS["http"],
+}
+_ATTACHMENTS = pa.array(
+    ["", "C:\\plan.pdf(81234)", "C:\\plan.pdf(81234);C:\\x.zip(2001)", "a.doc(1);b.doc(2);c.doc(3)"]
+)
 _WORDS = [
     "alpha",
     "bravo",
@@ -127,10 +162,9 @@ class _Pools:
 class _Out:
     """One CSV file being written: header once, then day chunks, optionally with CRLF."""
 
-    def __init__(self, path: Path, table: str) -> None:
-        self.table = table
+    def __init__(self, path: Path, header: tuple[str, ...]) -> None:
         self.stream: BinaryIO = path.open("wb")
-        self.stream.write((",".join(HEADERS[table]) + "\n").encode())
+        self.stream.write((",".join(header) + "\n").encode())
         self.rows = 0
 
     def write(self, chunk: pa.Table, *, crlf: bool = False) -> None:
@@ -149,7 +183,8 @@ def write_org(
 ) -> dict[str, int]:
     """Write every file of ``org`` into ``path``; return the row count of each activity file."""
     pools = _Pools(org, config, rng)
-    outs = {t: _Out(path / f"{t}.csv", t) for t in HEADERS}
+    headers = HEADERS if config.layout == "r4.2" else HEADERS_R52
+    outs = {t: _Out(path / f"{t}.csv", headers[t]) for t in HEADERS}
     planted: dict[int, list[Planted]] = defaultdict(list)
     for ev in org.planted:
         planted[ev.day].append(ev)
@@ -164,6 +199,8 @@ def write_org(
                 chunk, tags, times = _chunk(
                     table, base[table], extra, pools, epoch0 + day * 86400, counters, rng, config
                 )
+                if config.layout == "r5.2":
+                    chunk = _to_r52(table, chunk)
                 # quirk: device.csv was exported in two halves, the first with CRLF endings
                 crlf = config.quirks and table == "device" and day < org.days // 2
                 outs[table].write(chunk, crlf=crlf)
@@ -332,6 +369,26 @@ def _payload(
     }
 
 
+def _to_r52(table: str, chunk: pa.Table) -> pa.Table:
+    """The same rows in the r5.2 columns."""
+    n = chunk.num_rows
+
+    def const(value: str) -> pa.Array:
+        return pa.array([value] * n, pa.string())
+
+    if table == "device":
+        return chunk.add_column(4, "file_tree", const("R:\\;R:\\Documents"))
+    if table == "file":
+        chunk = chunk.add_column(5, "activity", const("File Copy"))
+        chunk = chunk.add_column(6, "to_removable_media", const("True"))
+        return chunk.add_column(7, "from_removable_media", const("False"))
+    if table == "email":
+        listed = _ATTACHMENTS.take(pc.min_element_wise(chunk.column("attachments"), 3))
+        chunk = chunk.set_column(9, "attachments", listed)
+        return chunk.add_column(8, "activity", const("Send"))
+    return chunk
+
+
 def _unpad_some(dates: pa.Array, stamps: pa.Array, rng: np.random.Generator) -> pa.Array:
     """Quirk: about 3% of dates written without zero padding (``1/4/2010 8:03:00``)."""
     pick = np.flatnonzero(rng.random(len(dates)) < 0.03)
@@ -356,7 +413,7 @@ def _collect_answers(
         return
     sub = chunk.take(pa.array(rows)).to_pylist()
     for i, row in zip(rows.tolist(), sub, strict=True):
-        fields = [table] + [str(row[c]) for c in HEADERS[table]]
+        fields = [table] + [str(row[c]) for c in chunk.column_names]
         answers[int(tags[i])].append((int(times[i]), ",".join(fields)))
 
 
@@ -397,8 +454,8 @@ def _write_answers(
     for tag, ins in enumerate(org.insiders):
         rows = sorted(answers.get(tag, []))
         user = org.ids[ins.user]
-        name = f"r4.2-{ins.scenario}-{user}.csv"
-        sub = folder / f"r4.2-{ins.scenario}"
+        name = f"{config.layout}-{ins.scenario}-{user}.csv"
+        sub = folder / f"{config.layout}-{ins.scenario}"
         sub.mkdir(exist_ok=True)
         body = [r for _, r in rows]
         if config.quirks and tag == 0:  # quirk: one answer file mixes CRLF and LF
@@ -411,8 +468,11 @@ def _write_answers(
             start = start[start.index("/") :]  # quirk: the month is missing (as in r6.2)
         if config.quirks and ins.scenario == 1:
             end = _unpadded(end)
-        lines.append(f"4.2,{ins.scenario},{name},{user},{start},{end}")
-    lines.append("5.2,2,r5.2-2-ZZZ0001.csv,ZZZ0001,03/01/2011 09:00:00,03/29/2011 17:00:00")
+        lines.append(f"{config.layout[1:]},{ins.scenario},{name},{user},{start},{end}")
+    other = "5.2" if config.layout == "r4.2" else "4.2"
+    lines.append(
+        f"{other},2,r{other}-2-ZZZ0001.csv,ZZZ0001,03/01/2011 09:00:00,03/29/2011 17:00:00"
+    )
     eol = "\r\n" if config.quirks else "\n"
     (folder / "insiders.csv").write_bytes((eol.join(lines) + eol).encode())
 
