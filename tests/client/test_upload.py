@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from hrsignal.cli import cli
 from tests.client.conftest import JOB, Target, resignations, run_cli
 from tests.fakes.microsoft import RESOURCE, reset, status
 
@@ -253,3 +255,38 @@ def test_unknown_file_is_a_usage_error(target: Target, tmp_path: Path) -> None:
     result = run_cli(target.upload_args(tmp_path / "nope.csv"))
     assert result.exit_code == 2
     assert "no such file" in result.output and "Traceback" not in result.output
+
+
+def test_413_splits_the_chunk_until_the_server_accepts_it(target: Target, tmp_path: Path) -> None:
+    """A server that takes at most 2 records per request answers 413 to larger chunks; each
+    is halved until accepted, and every record arrives exactly once."""
+    fake = target.fake
+    fake.on_upload(status(413, "Request Entity Too Large"), when=lambda r: len(r.rows) > 2,
+                   times=None)  # fmt: skip
+    path = resignations(tmp_path / "hr.csv", 10)
+    result = run_cli(target.upload_args(path, "--records-per-call", "5"))
+    assert result.exit_code == 0, result.output
+    emails = [row[0] for row in fake.rows(JOB)]
+    assert emails == [f"user{i}@contoso.com" for i in range(10)]
+    assert all(len(r.rows) <= 2 for r in fake.accepted)
+    names = [r.filename for r in fake.accepted]
+    assert names[:3] == ["hr.part0001a.csv", "hr.part0001ba.csv", "hr.part0001bb.csv"]
+
+
+def test_413_on_a_single_record_stops(target: Target, tmp_path: Path) -> None:
+    """A single record too large for the server cannot be split: exit 3."""
+    target.fake.on_upload(status(413), times=None)
+    path = resignations(tmp_path / "hr.csv", 1)
+    result = run_cli(target.upload_args(path))
+    assert result.exit_code == 3
+    assert "HTTP 413" in result.output
+
+
+def test_json_refusal_keeps_stdout_one_document(target: Target, tmp_path: Path) -> None:
+    """--format json on a refused file: stdout is the summary alone, exit 1."""
+    path = resignations(tmp_path / "hr.csv", 3, bad=(1,))
+    result = CliRunner().invoke(cli, target.upload_args(path, "--format", "json"))
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "refused" and doc["valid_records"] == 2
+    assert "31/02/2026" in result.stderr

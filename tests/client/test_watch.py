@@ -173,3 +173,17 @@ def test_sigterm_stops_the_watcher_cleanly(target: Target, tmp_path: Path) -> No
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "SIGTERM" in err and "stopped" in err
+
+
+def test_skip_invalid_rejects_file_moves_with_the_export(target: Target, tmp_path: Path) -> None:
+    """With --skip-invalid the valid records go up and the rejects file lands in processed/."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    resignations(inbox / "mixed.csv", 4, bad=(3,))
+    watcher = Watcher(inbox, _settings(target, skip_invalid=True), interval=0.1, settle=0)
+    watcher.run(once=True)
+    assert watcher.outcomes == [("mixed.csv", "uploaded")]
+    assert len(target.fake.rows(JOB)) == 3
+    rejects = inbox / "processed" / "mixed.rejects.csv"
+    assert "user2@contoso.com" in rejects.read_text()
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []

@@ -581,7 +581,8 @@ def _parse_upload(ctype: str, body: bytes) -> tuple[str | None, list[str], list[
         head, sep, content = part.partition(b"\r\n\r\n")
         if not sep:
             continue
-        disposition = head.decode("utf-8", "replace")
+        lines = head.decode("utf-8", "replace").split("\r\n")
+        disposition = next((h for h in lines if h.lower().startswith("content-disposition:")), "")
         if 'name="file"' not in disposition and "name=file" not in disposition:
             continue
         filename = None

@@ -38,11 +38,44 @@ class Chunk:
     last_record: int
     records: int
     csv: bytes
+    table: pa.Table | None = None  # the rows, kept so the chunk can be split after a 413
+    numbers: np.ndarray | None = None  # their record numbers
+    header: bytes = b""
+    label: str = ""  # "", or "a"/"b"... for the halves of a split chunk
 
     @property
     def sha256(self) -> str:
         """SHA-256 of the CSV payload (stored in the checkpoint)."""
         return hashlib.sha256(self.csv).hexdigest()
+
+    @property
+    def name(self) -> str:
+        """The chunk's number for file names: ``0003``, or ``0003a`` for half of it."""
+        return f"{self.index:04d}{self.label}"
+
+    def halves(self) -> tuple[Chunk, Chunk]:
+        """Split in two (when the server says 413, the request is too large)."""
+        assert self.table is not None and self.numbers is not None and self.records > 1
+        mid = self.records // 2
+        parts = []
+        for suffix, table, numbers in (
+            ("a", self.table.slice(0, mid), self.numbers[:mid]),
+            ("b", self.table.slice(mid), self.numbers[mid:]),
+        ):
+            parts.append(
+                Chunk(
+                    index=self.index,
+                    first_record=int(numbers[0]),
+                    last_record=int(numbers[-1]),
+                    records=len(numbers),
+                    csv=self.header + table_csv(table),
+                    table=table,
+                    numbers=numbers,
+                    header=self.header,
+                    label=self.label + suffix,
+                )
+            )
+        return parts[0], parts[1]
 
 
 def header_line(names: list[str]) -> bytes:
@@ -136,6 +169,9 @@ def _make(
         last_record=int(records[-1]),
         records=len(records),
         csv=head + table_csv(table),
+        table=table,
+        numbers=records,
+        header=head,
     )
 
 

@@ -196,6 +196,9 @@ def emit_summary(summary: UploadSummary, fmt: str) -> None:
     """The final summary: JSON on stdout, or a few lines of text."""
     if fmt == "json":
         click.echo(json.dumps(summary.to_dict(), indent=2))
+        if summary.status == "refused" and summary.report is not None:
+            # stdout stays one JSON document; the findings go to stderr for the log
+            click.echo(json.dumps(summary.report.to_dict(), indent=2), err=True)
         if summary.error is not None:
             click.echo(f"error: {summary.error}", err=True)
         return

@@ -12,18 +12,19 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hrsignal.client.checkpoint import Checkpoint, exclusive_lock, file_sha256
-from hrsignal.client.chunks import Prefetched, RejectsWriter, iter_chunks
+from hrsignal.client.chunks import Chunk, Prefetched, RejectsWriter, iter_chunks
 from hrsignal.client.clouds import Endpoints
 from hrsignal.client.credentials import Credential
 from hrsignal.client.retry import RetryPolicy
 from hrsignal.client.tokens import TokenProvider
-from hrsignal.client.transport import Sender
-from hrsignal.errors import HrsignalError, InputFileError, TransportError
+from hrsignal.client.transport import Delivery, Sender
+from hrsignal.errors import HrsignalError, InputFileError, RemoteRejectedError, TransportError
 from hrsignal.scenarios import FileMapping, ValidationOptions, ValidationReport, open_validation
 
 
@@ -173,6 +174,25 @@ def upload_file(
         return summary
 
 
+@dataclass(slots=True)
+class _Piece:
+    chunk: Chunk
+    delivery: Delivery
+
+
+def _deliver(sender: Sender, chunk: Chunk, stem: str) -> Iterator[_Piece]:
+    """Send a chunk; when the server answers 413 (too large), send its halves instead, each
+    acknowledged on its own, down to single records."""
+    try:
+        yield _Piece(chunk, sender.send(chunk.csv, f"{stem}.part{chunk.name}.csv"))
+    except RemoteRejectedError as exc:
+        if exc.status != 413 or chunk.records < 2 or chunk.table is None:
+            raise
+        first, second = chunk.halves()
+        yield from _deliver(sender, first, stem)
+        yield from _deliver(sender, second, stem)
+
+
 def _stat(path: Path) -> tuple[int, int]:
     try:
         st = path.stat()
@@ -276,23 +296,24 @@ def _send_with(
                     summary.chunks_skipped_from_checkpoint = chunk.index - 1
                 if stop.is_set():
                     raise TransportError("stopped before all chunks were sent; rerun to resume")
-                name = f"{file.stem}.part{chunk.index:04d}.csv"
-                delivery = sender.send(chunk.csv, name)
-                checkpoint.acknowledge(
-                    {
-                        "index": chunk.index,
-                        "first_record": chunk.first_record,
-                        "last_record": chunk.last_record,
-                        "records": chunk.records,
-                        "sha256": chunk.sha256,
-                        "attempts": delivery.attempts,
-                        "status": delivery.status,
-                        "upload_id": delivery.upload_id,
-                        "response": delivery.body[:2000],
-                    },
-                    last_record=chunk.last_record,
-                    records=chunk.records,
-                )
+                for piece in _deliver(sender, chunk, file.stem):
+                    delivery = piece.delivery
+                    checkpoint.acknowledge(
+                        {
+                            "index": chunk.index,
+                            "part": piece.chunk.name,
+                            "first_record": piece.chunk.first_record,
+                            "last_record": piece.chunk.last_record,
+                            "records": piece.chunk.records,
+                            "sha256": piece.chunk.sha256,
+                            "attempts": delivery.attempts,
+                            "status": delivery.status,
+                            "upload_id": delivery.upload_id,
+                            "response": delivery.body[:2000],
+                        },
+                        last_record=piece.chunk.last_record,
+                        records=piece.chunk.records,
+                    )
                 summary.chunks_sent += 1
                 observer.sent(chunk.records)
         finally:

@@ -252,8 +252,11 @@ class Watcher:
         }
         if summary.report is not None:
             report["validation"] = summary.report.to_dict()
-        if summary.rejects is not None:
-            report["rejects"] = str(summary.rejects)
+        if summary.rejects is not None and summary.rejects.exists():
+            # the rejects file goes with its export, out of the watched folder
+            rejects = dest.with_name(dest.stem + ".rejects.csv")
+            summary.rejects.replace(rejects)
+            report["rejects"] = str(rejects)
         write_atomic(
             dest.with_name(dest.name + ".report.json"), json.dumps(report, indent=2).encode()
         )
