@@ -234,6 +234,7 @@ class Measure:
     rss_kib: list[int] = field(default_factory=list)
     load: list[float] = field(default_factory=list)  # 1-min load average before each run
     idle: list[float] = field(default_factory=list)  # CPU idle share just before each run
+    cpu: list[float] = field(default_factory=list)  # user + system CPU seconds of each run
     output: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -245,6 +246,11 @@ class Measure:
     def rows_per_s(self) -> float:
         """Rows per second at the median wall time."""
         return self.rows / self.median_s
+
+    @property
+    def rows_per_cpu_s(self) -> float:
+        """Rows per CPU second (user + system) at the median: less sensitive to other load."""
+        return self.rows / statistics.median(self.cpu)
 
     @property
     def peak_rss_mib(self) -> float:
@@ -286,10 +292,10 @@ def wait_for_quiet(min_idle: float, max_wait: float) -> float:
     return idle
 
 
-def run_once(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, int, str]:
-    """Run ``command`` under GNU time; return wall seconds, peak RSS (KiB) and stdout."""
+def run_once(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, int, float, str]:
+    """Run ``command`` under GNU time; return wall s, peak RSS (KiB), CPU s (user+sys), stdout."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        full = ["/usr/bin/time", "-f", "%M", "-o", tf.name, *command]
+        full = ["/usr/bin/time", "-f", "%M %U %S", "-o", tf.name, *command]
         t0 = time.perf_counter()
         proc = subprocess.run(full, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t0
@@ -298,8 +304,8 @@ def run_once(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[floa
                 f"{shlex.join(command)} exited {proc.returncode}:\n"
                 f"{proc.stdout[:2000]}\n{proc.stderr[-2000:]}"
             )
-        rss = int(Path(tf.name).read_text().strip().splitlines()[-1])
-    return wall, rss, proc.stdout
+        rss_text, user, system = Path(tf.name).read_text().strip().splitlines()[-1].split()
+    return wall, int(rss_text), float(user) + float(system), proc.stdout
 
 
 def sanity(m: Measure) -> None:
@@ -318,9 +324,10 @@ def measure(m: Measure, runs: int, min_idle: float = 0.0, max_wait: float = 0.0)
     for i in range(runs):
         m.idle.append(wait_for_quiet(min_idle, max_wait) if min_idle > 0 else float("nan"))
         m.load.append(loadavg())
-        wall, rss, out = run_once(m.command)
+        wall, rss, cpu, out = run_once(m.command)
         m.seconds.append(wall)
         m.rss_kib.append(rss)
+        m.cpu.append(cpu)
         if i == 0:
             data = json.loads(out)
             m.output = {
@@ -339,6 +346,7 @@ def measure(m: Measure, runs: int, min_idle: float = 0.0, max_wait: float = 0.0)
             sanity(m)
         print(
             f"  {m.tool:<13} {m.rows:>10,} rows  run {i + 1}/{runs}: {wall:7.2f} s  "
+            f"cpu {cpu:6.2f} s  "
             f"{rss / 1024:7.1f} MiB  (before: load {m.load[-1]:.2f}, idle {m.idle[-1]:.0%})",
             flush=True,
         )
@@ -511,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
                             "command": shlex.join(m.command),
                             "seconds": m.seconds,
                             "rss_kib": m.rss_kib,
+                            "cpu_seconds": m.cpu,
                             "load_before": m.load,
                             "idle_before": m.idle,
                             "output": m.output,
@@ -528,17 +537,22 @@ def render(results: list[Measure]) -> str:
     """A Markdown table of the medians, with the ratios against hrsignal on the same file."""
     lines = [
         "| tool | file rows | rows measured | runs | median s | best s | rows/s (median) "
-        "| peak RSS MiB | hrsignal speed-up (median) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MiB | hrsignal speed-up (median) | CPU s (median) | rows per CPU s "
+        "| hrsignal CPU efficiency |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     hrsignal = {m.size: m.rows_per_s for m in results if m.tool == "hrsignal"}
+    hr_cpu = {m.size: m.rows_per_cpu_s for m in results if m.tool == "hrsignal"}
     for m in results:
         hr = hrsignal.get(m.size)
         ratio = "" if m.tool == "hrsignal" or hr is None else f"{hr / m.rows_per_s:.1f}x"
+        hc = hr_cpu.get(m.size)
+        cratio = "" if m.tool == "hrsignal" or hc is None else f"{hc / m.rows_per_cpu_s:.1f}x"
         lines.append(
             f"| {m.tool} | {m.size:,} | {m.rows:,} | {len(m.seconds)} | {m.median_s:.2f} | "
             f"{min(m.seconds):.2f} | "
-            f"{m.rows_per_s:,.0f} | {m.peak_rss_mib:.0f} | {ratio} |"
+            f"{m.rows_per_s:,.0f} | {m.peak_rss_mib:.0f} | {ratio} | "
+            f"{statistics.median(m.cpu):.2f} | {m.rows_per_cpu_s:,.0f} | {cratio} |"
         )
     return "\n".join(lines)
 
