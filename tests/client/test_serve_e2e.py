@@ -153,3 +153,19 @@ def test_wrong_job_on_hrsignal_serve_is_refused_with_the_reason(
     result = run_cli(args, env={"HRSIGNAL_APP_SECRET": served.secret})
     assert result.exit_code in (3, 4), result.output
     assert "HTTP 40" in result.output
+
+
+def test_records_the_server_rejects_are_reported(served: Served, tmp_path: Path) -> None:
+    """A record valid locally (date window off) but outside the server's window is counted
+    as server_rejected and warned about."""
+    path = tmp_path / "far.csv"
+    path.write_text(
+        "EmailAddress,ResignationDate,LastWorkingDate\n"
+        "near@contoso.com,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z\n"
+        "far@contoso.com,2026-11-01T00:00:00Z,2031-12-01T00:00:00Z\n"
+    )
+    args = _args(served, path, tmp_path / "state", "--date-window", "off", "--format", "json")
+    result = run_cli(args, env={"HRSIGNAL_APP_SECRET": served.secret})
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["server_rejected"] == 1 and doc["status"] == "uploaded"

@@ -227,6 +227,13 @@ def emit_summary(summary: UploadSummary, fmt: str) -> None:
         click.echo(f"{summary.file}: {text}")
     if summary.rejects is not None:
         click.echo(f"rejected records written to {summary.rejects}")
+    if summary.server_rejected:
+        click.echo(
+            f"warning: the server accepted the requests but rejected "
+            f"{summary.server_rejected:,} records (its connector mapping may differ from "
+            "the file's columns); see its upload log (hrsignal connectors log JOB)",
+            err=True,
+        )
     if summary.retries:
         click.echo(f"{summary.retries} retries after transient failures")
     if summary.error is not None:

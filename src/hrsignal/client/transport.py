@@ -51,6 +51,7 @@ class Delivery:
     body: str
     attempts: int
     upload_id: str | None
+    rejected: int = 0  # records the server said it rejected (hrsignal serve reports them)
 
 
 class Sender:
@@ -130,7 +131,8 @@ class Sender:
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return Delivery(status, response.text, attempt, _upload_id(response))
+                    upload_id, rejected = _answer(response)
+                    return Delivery(status, response.text, attempt, upload_id, rejected)
                 if status == 401:
                     raise AuthError(
                         f"{self.endpoints.signals_url} refused the token twice (HTTP 401): "
@@ -180,13 +182,18 @@ def _body(response: httpx.Response, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _upload_id(response: httpx.Response) -> str | None:
-    # hrsignal serve answers {"uploadId": ...}; Microsoft's success body is undocumented.
+def _answer(response: httpx.Response) -> tuple[str | None, int]:
+    """The upload id and rejected-record count of a JSON answer (hrsignal serve sends
+    ``{"uploadId", "recordsRejected", ...}``; Microsoft's success body is undocumented)."""
     try:
         data = response.json()
     except ValueError:
-        return None
-    if isinstance(data, dict):
-        value = data.get("uploadId") or data.get("upload_id")
-        return str(value) if value is not None else None
-    return None
+        return None, 0
+    if not isinstance(data, dict):
+        return None, 0
+    value = data.get("uploadId") or data.get("upload_id")
+    rejected = data.get("recordsRejected", 0)
+    return (
+        str(value) if value is not None else None,
+        rejected if isinstance(rejected, int) and rejected > 0 else 0,
+    )

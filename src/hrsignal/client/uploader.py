@@ -82,10 +82,12 @@ class UploadSummary:
     error: HrsignalError | None = None
     token_refreshes: int = 0
     chunks_planned: int = 0
+    server_rejected: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """``{"file","job_id","records","valid_records","chunks_sent",
-        "chunks_skipped_from_checkpoint","retries","status"}`` (+ ``error`` on failure)."""
+        "chunks_skipped_from_checkpoint","retries","status"}``, plus ``error`` on failure and
+        ``server_rejected`` when the server refused records it acknowledged."""
         doc: dict[str, Any] = {
             "file": self.file,
             "job_id": self.job_id,
@@ -96,6 +98,8 @@ class UploadSummary:
             "retries": self.retries,
             "status": self.status,
         }
+        if self.server_rejected:
+            doc["server_rejected"] = self.server_rejected
         if self.error is not None:
             doc["error"] = self.error.message
         return doc
@@ -298,6 +302,7 @@ def _send_with(
                     raise TransportError("stopped before all chunks were sent; rerun to resume")
                 for piece in _deliver(sender, chunk, file.stem):
                     delivery = piece.delivery
+                    summary.server_rejected += delivery.rejected
                     checkpoint.acknowledge(
                         {
                             "index": chunk.index,
