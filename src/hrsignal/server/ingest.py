@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy.exc import OperationalError
 
 from hrsignal.errors import AuthError, ForbiddenError, NotFoundError, PayloadTooLargeError
 from hrsignal.scenarios import Code, Finding, ValidationOptions, open_validation
@@ -31,7 +30,7 @@ from hrsignal.server.context import AppState, state
 from hrsignal.server.problems import ApiError
 from hrsignal.store.connectors import Connector, find_connector
 from hrsignal.store.identity import utcnow
-from hrsignal.store.records import Staging, to_us
+from hrsignal.store.records import collapse, save_records, stage_table, to_us
 from hrsignal.store.uploads import UploadEntry, write_upload
 
 router = APIRouter()
@@ -138,94 +137,70 @@ def ingest_file(
     received = utcnow()
     options = ValidationOptions(date_window=st.settings.date_window)
     errors: list[Finding] = []
-    store = st.store
-    with store.engine.connect() as conn:
-        staging = Staging(store, conn, connector.job_id)
-        try:
-            with open_validation(
-                csv_path, mapping=connector.file_mapping(), options=options, name=file_name
-            ) as run:
-                for batch in run:
-                    staging.add(batch.canonical, batch.valid)
-                    errors.extend(f for f in batch.findings if f.is_error)
-                report = run.report
-            structural = sum(report.counts.get(str(c), 0) for c in _STRUCTURAL)
-            entry = UploadEntry(
-                upload_id=upload_id,
-                job_id=connector.job_id,
-                app_id=app_id,
-                file_name=file_name[:400],
-                received_at=received,
-                status="saved",
-                records_received=report.records,
-                records_saved=0,
-                records_unchanged=0,
-                records_rejected=report.records - report.valid_records,
-                records_duplicate=0,
-                error_count=report.error_count,
-                warning_count=report.warning_count,
-            )
-            # File-level findings (record None) are not in any batch.
-            errors = [f for f in report.errors if f.record is None] + errors
-            if report.file_rejected or structural:
-                staging.discard()
-                entry.status = "rejected"
-                entry.records_rejected = report.records
-                entry.message = (
-                    "the file was rejected as a whole"
-                    if report.file_rejected
-                    else f"{structural} row(s) have the wrong number of fields or an "
-                    "unterminated quote; nothing was saved"
-                )
-                with store.write() as wconn:
-                    write_upload(wconn, entry, errors)
-                shown = errors[: st.settings.max_response_findings]
-                raise ApiError(
-                    f"{file_name}: {entry.message}; {report.error_count} error(s), first: "
-                    + (shown[0].message if shown else "see findings"),
-                    status=400,
-                    code="data_rejected",
-                    extra={"uploadId": upload_id, "findings": [f.to_dict() for f in shown]},
-                    hint=f"check the file locally with `hrsignal validate {file_name}`",
-                )
-            counts = _merge(store, conn, staging, entry, errors, received)
-        except BaseException:
-            if conn.in_transaction():
-                conn.rollback()
-            staging.discard()
-            raise
-    entry.records_saved = counts.saved
-    entry.records_unchanged = counts.unchanged
-    entry.records_duplicate = counts.duplicate
-    return _response(entry, errors[: st.settings.max_response_findings])
-
-
-def _merge(
-    store: Any,
-    conn: Any,
-    staging: Staging,
-    entry: UploadEntry,
-    errors: list[Finding],
-    received: Any,
-) -> Any:
-    # SQLite's busy timeout already waits for the lock; retry a few times beyond it.
-    for attempt in range(3):
-        try:
-            conn.execution_options(hrsignal_immediate=True)
-            with conn.begin():
-                counts = staging.merge(conn, upload_id=entry.upload_id, now_us=to_us(received))
-                entry.records_saved = counts.saved
-                entry.records_unchanged = counts.unchanged
-                entry.records_duplicate = counts.duplicate
-                write_upload(conn, entry, errors)
-            return counts
-        except OperationalError as exc:
-            if "locked" not in str(exc.orig) or attempt == 2:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-        finally:
-            conn.execution_options(hrsignal_immediate=False)
-    raise AssertionError("unreachable")
+    staged: list[pa.Table] = []
+    # Validation runs with no database lock held; saving is one short transaction after it.
+    with open_validation(
+        csv_path, mapping=connector.file_mapping(), options=options, name=file_name
+    ) as run:
+        for batch in run:
+            if batch.valid.any():
+                staged.append(stage_table(connector.job_id, batch.canonical, batch.valid))
+            errors.extend(f for f in batch.findings if f.is_error)
+        report = run.report
+    structural = sum(report.counts.get(str(c), 0) for c in _STRUCTURAL)
+    entry = UploadEntry(
+        upload_id=upload_id,
+        job_id=connector.job_id,
+        app_id=app_id,
+        file_name=file_name[:400],
+        received_at=received,
+        status="saved",
+        records_received=report.records,
+        records_saved=0,
+        records_unchanged=0,
+        records_rejected=report.records - report.valid_records,
+        records_duplicate=0,
+        error_count=report.error_count,
+        warning_count=report.warning_count,
+    )
+    # File-level findings (record None) are in no batch.
+    errors = [f for f in report.errors if f.record is None] + errors
+    shown = errors[: st.settings.max_response_findings]
+    if report.file_rejected or structural:
+        entry.status = "rejected"
+        entry.records_rejected = report.records
+        entry.message = (
+            "the file was rejected as a whole"
+            if report.file_rejected
+            else f"{structural} row(s) have the wrong number of fields or an unterminated "
+            "quote; nothing was saved"
+        )
+        with st.store.write() as conn:
+            write_upload(conn, entry, errors)
+        raise ApiError(
+            f"{file_name}: {entry.message}; {report.error_count} error(s), first: "
+            + (shown[0].message if shown else "see findings"),
+            status=400,
+            code="data_rejected",
+            extra={"uploadId": upload_id, "findings": [f.to_dict() for f in shown]},
+            hint=f"check the file locally with `hrsignal validate {file_name}`",
+        )
+    rows, duplicate = collapse(staged)
+    staged.clear()
+    with st.store.write() as conn:
+        saved = save_records(
+            st.store,
+            conn,
+            rows,
+            job_id=connector.job_id,
+            upload_id=upload_id,
+            now_us=to_us(received),
+        )
+        entry.records_saved = saved
+        entry.records_duplicate = duplicate
+        entry.records_unchanged = rows.num_rows - saved
+        write_upload(conn, entry, errors)
+    return _response(entry, shown)
 
 
 @contextmanager

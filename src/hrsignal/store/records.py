@@ -1,19 +1,15 @@
 """Saving validated HR records idempotently, reading the current ones, and retention.
 
-An upload is staged batch by batch into a per-connection temporary table (``hr_stage``): no
-lock on the database is held while the file is validated. The merge then runs in one short
-write transaction, as set-based SQL:
-
-1. drop repeats of the same identity inside the upload (the last one wins);
-2. count records whose identity and content hash match the current version (unchanged);
-3. move the current version of every record about to change into ``hr_versions`` (the
-   history of superseded versions);
-4. upsert into ``hr_current``: new identities inserted as version 1, changed ones updated to
-   the next version, unchanged ones skipped (so the row count is exactly RecordsSaved);
-   refresh ``refreshed_at`` of employee-profile records received again (Microsoft deletes
-   profile rows not refreshed within 30 days).
-
-A first upload writes each record once; an unchanged re-upload writes nothing.
+An upload's valid records are shaped batch by batch into Arrow tables while the file is
+validated (no database lock is held meanwhile), then :func:`collapse` keeps the last of each
+identity and sorts by key, and :func:`save_records` upserts them in one short transaction:
+new identities are inserted as version 1, changed ones updated to the next version, unchanged
+ones skipped by the upsert's ``WHERE`` (so its row count is exactly RecordsSaved). The
+database's own trigger (migration 0001) copies a superseded version into ``hr_versions``.
+Employee-profile records received again get ``refreshed_at`` renewed (Microsoft deletes
+profile rows not refreshed within 30 days). A first upload writes each record once; an
+unchanged re-upload writes nothing. SQLite gets one ``executemany``; PostgreSQL a ``COPY``
+into a temporary table and one ``INSERT ... SELECT``.
 
 Uploads to one job are serialised: SQLite by ``BEGIN IMMEDIATE``, PostgreSQL by a
 transaction-scoped advisory lock on the job, so two concurrent uploads lose nothing and count
@@ -25,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -59,17 +56,6 @@ _NULL_MARK = "\x00"  # hashes a missing value differently from an empty one
 def to_us(value: dt.datetime) -> int:
     """Microseconds since the epoch, UTC."""
     return int(value.timestamp() * 1_000_000)
-
-
-def _stage_ddl(sqlite: bool) -> str:
-    seq = "seq INTEGER PRIMARY KEY" if sqlite else "seq BIGSERIAL PRIMARY KEY"
-    text_cols = ", ".join(f"{c} TEXT" for c in TEXT_FIELDS.values())
-    date_cols = ", ".join(f"{c} BIGINT" for c in DATE_FIELDS.values())
-    return (
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS hr_stage ({seq}, job_id TEXT NOT NULL, "
-        f"scenario TEXT NOT NULL, upn TEXT NOT NULL, pdate BIGINT NOT NULL, "
-        f"content_hash BIGINT NOT NULL, {text_cols}, {date_cols}, profile TEXT)"
-    )
 
 
 def _column(table: pa.Table, name: str, n: int, type_: pa.DataType) -> pa.Array:
@@ -129,140 +115,136 @@ def _profiles(table: pa.Table, scenario: pa.Array, n: int) -> pa.Array:
 
 @dataclass
 class MergeCounts:
-    """What the merge of one upload did."""
+    """What saving one upload did."""
 
     saved: int
     unchanged: int
     duplicate: int
 
 
-class Staging:
-    """Stage an upload's valid records on ``conn``, then merge them in one transaction."""
+_KEY = ["scenario", "upn", "pdate"]
 
-    def __init__(self, store: Store, conn: Connection, job_id: str) -> None:
-        self.store = store
-        self.conn = conn
-        self.job_id = job_id
-        self.staged = 0
-        self.has_profile = False
-        # 64-bit identity hashes of the staged rows: repeats inside one upload are rare, and
-        # numpy finds out whether there are any without a GROUP BY over the staged rows.
-        self._identities: list[np.ndarray] = []
-        with conn.begin():
-            conn.exec_driver_sql(_stage_ddl(store.is_sqlite))
-            conn.exec_driver_sql("DELETE FROM hr_stage")
 
-    def add(self, canonical: pa.Table, valid: np.ndarray) -> int:
-        """Stage the valid rows of one validated batch; returns how many."""
-        if not valid.any():
-            return 0
-        rows = stage_table(self.job_id, canonical, valid)
-        self._identities.append(
-            hash_rows(
-                [
-                    rows.column("scenario").combine_chunks(),
-                    rows.column("upn").combine_chunks(),
-                    pc.cast(rows.column("pdate"), pa.string()).combine_chunks(),
-                ]
-            )
+def collapse(tables: list[pa.Table]) -> tuple[pa.Table, int]:
+    """Concatenate an upload's staged rows, keep the last of each identity, sort by key.
+
+    Returns the rows and how many repeats were dropped. Repeats are rare, so a 64-bit hash
+    of each identity tells numpy whether to run the exact (Arrow group-by) pass at all.
+    Sorting by key makes the upsert walk the primary-key B-tree in order.
+    """
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return pa.table({c: pa.array([], pa.string()) for c in _STAGE_COLUMNS}), 0
+    table = pa.concat_tables(tables).combine_chunks()
+    n = table.num_rows
+    identity = hash_rows(
+        [
+            table.column("scenario").chunk(0),
+            table.column("upn").chunk(0),
+            pc.cast(table.column("pdate"), pa.string()).chunk(0),
+        ]
+    )
+    duplicate = 0
+    if np.unique(identity).size != n:
+        indexed = table.append_column("_i", pa.array(np.arange(n, dtype=np.int64)))
+        last = indexed.group_by(_KEY, use_threads=False).aggregate([("_i", "max")])
+        keep = pc.sort_indices(last.column("_i_max"))
+        table = table.take(pc.take(last.column("_i_max"), keep))
+        duplicate = n - table.num_rows
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in _KEY])
+    return table.take(order), duplicate
+
+
+def _upsert_sql(values: str, columns: list[str] = _STAGE_COLUMNS) -> str:
+    data = ", ".join(columns)
+    # Columns left out of the insert are NULL in this upload: the update sets them so.
+    updates = (
+        ", ".join(
+            f"{c} = excluded.{c}" if c in columns else f"{c} = NULL" for c in _STAGE_COLUMNS[4:]
         )
-        self.has_profile = self.has_profile or bool(
-            pc.any(pc.equal(rows.column("scenario"), PROFILE)).as_py()
-        )
-        with self.conn.begin():
-            if self.store.is_sqlite:
-                self._insert_sqlite(rows)
-            else:
-                self._copy_postgres(rows)
-        self.staged += rows.num_rows
-        return int(rows.num_rows)
+        + ", upload_id = excluded.upload_id, saved_at = excluded.saved_at, "
+        + ("refreshed_at = excluded.refreshed_at")
+    )
+    # DO UPDATE only when the content changed: the row count is exactly "saved", and the
+    # trigger of migration 0001 moves the superseded version to hr_versions first.
+    return (
+        f"INSERT INTO hr_current ({data}, version, upload_id, saved_at, refreshed_at) "
+        f"{values} ON CONFLICT (job_id, scenario, upn, pdate) DO UPDATE SET {updates}, "
+        "version = hr_current.version + 1 "
+        "WHERE hr_current.content_hash <> excluded.content_hash"
+    )
 
-    def _insert_sqlite(self, rows: pa.Table) -> None:
-        # Columns that are all null are left to their default: fewer values to bind per row.
-        names = [c for c in _STAGE_COLUMNS if rows.column(c).null_count < rows.num_rows]
-        columns = [rows.column(c).to_pylist() for c in names]
-        marks = ", ".join("?" for _ in names)
-        # Column names are this module's constants; values go as parameters.
-        sql = f"INSERT INTO hr_stage ({', '.join(names)}) VALUES ({marks})"  # noqa: S608
-        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(sql, zip(*columns, strict=True))
-        finally:
-            cursor.close()
 
-    def _copy_postgres(self, rows: pa.Table) -> None:
-        buffer = io.BytesIO()
-        pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
-        sql = f"COPY hr_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT csv)"
-        raw: Any = self.conn.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:
-            copy.write(buffer.getvalue())
+def save_records(
+    store: Store, conn: Connection, rows: pa.Table, *, job_id: str, upload_id: str, now_us: int
+) -> int:
+    """Upsert ``rows`` (from :func:`collapse`) inside ``conn``'s open transaction.
 
-    def merge(self, conn: Connection, *, upload_id: str, now_us: int) -> MergeCounts:
-        """Merge the staged records into the store inside ``conn``'s open transaction."""
-        if not self.store.is_sqlite:
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:job))"), {"job": self.job_id})
-        if self.staged == 0:
-            return MergeCounts(0, 0, 0)
-        duplicate = 0
-        identities = np.concatenate(self._identities)
-        if np.unique(identities).size != identities.size:
-            # Some identity repeats (or two hashes collide): the exact SQL decides; last wins.
-            duplicate = conn.exec_driver_sql(
-                "DELETE FROM hr_stage WHERE seq NOT IN "
-                "(SELECT MAX(seq) FROM hr_stage GROUP BY scenario, upn, pdate)"
-            ).rowcount
-        data = list(_STAGE_COLUMNS)
-        identity = (
-            "c.job_id = s.job_id AND c.scenario = s.scenario AND c.upn = s.upn "
-            "AND c.pdate = s.pdate"
-        )
-        params = {"upload": upload_id, "now": now_us}
-        # 1. A record about to change: its current version moves to the history first.
+    Returns how many records were saved (new or changed). Uploads to one job are
+    serialised: by ``BEGIN IMMEDIATE`` on SQLite, by an advisory lock on PostgreSQL.
+    """
+    if store.is_sqlite:
+        saved = _save_sqlite(conn, rows, upload_id, now_us)
+    else:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:job))"), {"job": job_id})
+        saved = _save_postgres(conn, rows, upload_id, now_us)
+    profiles = rows.filter(pc.equal(rows.column("scenario"), PROFILE)) if rows.num_rows else rows
+    if profiles.num_rows:
+        # A profile received again, even unchanged, is refreshed (30-day retention).
         conn.execute(
             text(
-                f"INSERT INTO hr_versions ({', '.join(data)}, version, upload_id, saved_at) "  # noqa: S608 - constant names
-                f"SELECT {', '.join('c.' + c for c in data)}, c.version, c.upload_id, "
-                f"c.saved_at FROM hr_stage s JOIN hr_current c ON {identity} "
-                "WHERE c.content_hash <> s.content_hash"
-            )
-        )
-        # 2. One upsert: new identities are inserted, changed ones updated (next version),
-        #    unchanged ones skipped by the WHERE, so rowcount is exactly "saved".
-        updates = ", ".join(
-            f"{c} = excluded.{c}" for c in [*data[4:], "upload_id", "saved_at", "refreshed_at"]
-        )
-        saved = conn.execute(
-            text(
-                f"INSERT INTO hr_current ({', '.join(data)}, version, upload_id, saved_at, "  # noqa: S608
-                f"refreshed_at) SELECT {', '.join('s.' + c for c in data)}, 1, :upload, :now, "
-                f":now FROM hr_stage s WHERE true "
-                f"ON CONFLICT (job_id, scenario, upn, pdate) DO UPDATE SET {updates}, "
-                "version = hr_current.version + 1 "
-                "WHERE hr_current.content_hash <> excluded.content_hash"
+                "UPDATE hr_current SET refreshed_at = :now WHERE job_id = :job AND "
+                "scenario = :profile AND upn = :upn AND pdate = 0"
             ),
-            params,
-        ).rowcount
-        unchanged = self.staged - duplicate - saved
-        if self.has_profile:
-            conn.execute(
-                text(
-                    "UPDATE hr_current SET refreshed_at = :now WHERE job_id = :job "
-                    "AND scenario = :profile AND EXISTS (SELECT 1 FROM hr_stage s WHERE "
-                    "s.scenario = hr_current.scenario AND s.upn = hr_current.upn "
-                    "AND s.pdate = hr_current.pdate)"
-                ),
-                {"now": now_us, "job": self.job_id, "profile": PROFILE},
-            )
-        conn.exec_driver_sql("DELETE FROM hr_stage")
-        return MergeCounts(saved=saved, unchanged=unchanged, duplicate=duplicate)
+            [
+                {"now": now_us, "job": job_id, "profile": PROFILE, "upn": upn}
+                for upn in profiles.column("upn").to_pylist()
+            ],
+        )
+    return saved
 
-    def discard(self) -> None:
-        """Drop whatever was staged (the upload was rejected)."""
-        self._identities.clear()
-        self.staged = 0
-        with self.conn.begin():
-            self.conn.exec_driver_sql("DELETE FROM hr_stage")
+
+def _save_sqlite(conn: Connection, rows: pa.Table, upload_id: str, now_us: int) -> int:
+    if not rows.num_rows:
+        return 0
+    n = rows.num_rows
+    # All-null columns are left out: fewer values to convert and bind per row.
+    names = [c for c in _STAGE_COLUMNS if rows.column(c).null_count < n]
+    marks = ", ".join("?" for _ in names)
+    sql = _upsert_sql(f"VALUES ({marks}, 1, ?, ?, ?)", names)
+    columns = [rows.column(c).to_pylist() for c in names]
+    constants = [itertools.repeat(v, n) for v in (upload_id, now_us, now_us)]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, zip(*columns, *constants, strict=True))
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def _save_postgres(conn: Connection, rows: pa.Table, upload_id: str, now_us: int) -> int:
+    if not rows.num_rows:
+        return 0
+    text_cols = ", ".join(f"{c} TEXT" for c in TEXT_FIELDS.values())
+    date_cols = ", ".join(f"{c} BIGINT" for c in DATE_FIELDS.values())
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE hr_stage (job_id TEXT, scenario TEXT, upn TEXT, pdate BIGINT, "
+        f"content_hash BIGINT, {text_cols}, {date_cols}, profile TEXT) ON COMMIT DROP"
+    )
+    buffer = io.BytesIO()
+    pacsv.write_csv(rows.select(_STAGE_COLUMNS), buffer, pacsv.WriteOptions(include_header=False))
+    raw: Any = conn.connection.driver_connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY hr_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT csv)") as copy,
+    ):
+        copy.write(buffer.getvalue())
+    select = (
+        f"SELECT {', '.join(_STAGE_COLUMNS)}, 1, %(upload)s, %(now)s, %(now)s FROM hr_stage "  # noqa: S608
+        "ORDER BY scenario, upn, pdate"
+    )
+    result = conn.exec_driver_sql(_upsert_sql(select), {"upload": upload_id, "now": now_us})
+    return int(result.rowcount)
 
 
 def read_current(store: Store, job_id: str | None = None) -> pa.Table:
