@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hrsignal.cli import cli
 from tests.client.conftest import JOB, Target, resignations, run_cli
-from tests.fakes.microsoft import RESOURCE, reset, status
+from tests.fakes.microsoft import RESOURCE, accept_then_hang, reset, status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -290,3 +290,17 @@ def test_json_refusal_keeps_stdout_one_document(target: Target, tmp_path: Path) 
     doc = json.loads(result.stdout)
     assert doc["status"] == "refused" and doc["valid_records"] == 2
     assert "31/02/2026" in result.stderr
+
+
+def test_timeout_after_the_body_was_sent_is_resent(target: Target, tmp_path: Path) -> None:
+    """The server saves chunk 1 but answers after the read timeout: the chunk is sent again
+    (at-least-once; an idempotent server saves it once), and the upload completes."""
+    fake = target.fake
+    fake.on_upload(accept_then_hang(3), when=lambda r: r.part == 1, times=1)
+    path = resignations(tmp_path / "hr.csv", 4)
+    result = run_cli(target.upload_args(path, "--records-per-call", "2", "--timeout", "1",
+                                        "--format", "json"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert _json(result.output)["retries"] == 1
+    emails = [row[0] for row in fake.rows(JOB)]
+    assert emails == [f"user{i}@contoso.com" for i in (0, 1, 0, 1, 2, 3)]
