@@ -213,3 +213,12 @@ def test_untrusted_tls_certificate_fails_fast(target: Target, tmp_path: Path) ->
     assert "--ca-bundle" in result.output
     assert "not delivered after" not in result.output  # not retried
     assert target.fake.token_requests == []
+
+
+def test_token_near_expiry_is_renewed_before_use(target: Target, tmp_path: Path) -> None:
+    """A token with under five minutes left is not used: each chunk gets a fresh one, so a
+    request never leaves with a token about to expire (with an hour, one token serves all)."""
+    target.fake.token_lifetime = 240
+    path = resignations(tmp_path / "hr.csv", 6)
+    assert run_cli(target.upload_args(path, "--records-per-call", "2")).exit_code == 0
+    assert target.fake.tokens_issued == 3
