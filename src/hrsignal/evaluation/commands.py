@@ -37,12 +37,13 @@ def _progress() -> Iterator[Callable[[str], None] | None]:
         return
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, log_path=False)
     with console.status("evaluating") as status:
 
         def show(message: str) -> None:
             status.update(message)
-            console.log(message)
+            if "%" not in message:  # per-cent updates only refresh the status line
+                console.log(message)
 
         yield show
 

@@ -126,7 +126,9 @@ def prepare_release(
         for table in TABLES:
             if progress:
                 progress(f"reading {table}.csv")
-            _prepare_table(con, source / f"{table}.csv", dest, table, release, notes, prepared)
+            _prepare_table(
+                con, source / f"{table}.csv", dest, table, release, notes, prepared, progress
+            )
     except duckdb.Error as exc:
         raise InputFileError(f"{source}: cannot be read as a CERT release ({exc})") from None
     finally:
@@ -172,6 +174,7 @@ def _prepare_table(
     release: str,
     notes: Notes,
     prepared: Prepared,
+    progress: Progress | None = None,
 ) -> None:
     names, has_header = _header(path, table, release, notes)
     _line_endings(path, notes)
@@ -194,12 +197,14 @@ def _prepare_table(
     query = f"""
         SELECT {fields}, {keep_row} AS _keep,
             NOT regexp_full_match(split_part(line, ',', 2), '{_PADDED}') AS _unpadded,
-            (length(line) - length(replace(line, ',', ''))) < {need} AS _short
+            (length(line) - length(replace(line, ',', ''))) < {need} AS _short,
+            strlen(line) + 1 AS _bytes
         FROM (SELECT line FROM {lines} WHERE line IS NOT NULL AND line <> '')"""
     reader = con.sql(query).to_arrow_reader(1 << 17)
     out_names = [n for _, n in keep]
     options = pacsv.WriteOptions(include_header=True)
-    read = kept = unpadded = short = 0
+    read = kept = unpadded = short = done = 0
+    size, shown = max(1, path.stat().st_size), 0
     schema = pa.schema([(n, pa.string()) for n in out_names])
     with pacsv.CSVWriter(str(dest / f"{table}.csv"), schema, write_options=options) as writer:
         for batch in reader:
@@ -211,6 +216,11 @@ def _prepare_table(
             kept += slim.num_rows
             if slim.num_rows:
                 writer.write_table(slim.cast(schema))
+            done += int(pc.sum(batch.column("_bytes")).as_py() or 0)
+            percent = min(99, 100 * done // size)
+            if progress and percent >= shown + 5:  # batches arrive out of order: approximate
+                shown = percent
+                progress(f"reading {path.name}: {percent}% of {size / 2**30:.2f} GiB")
     prepared.read[table], prepared.kept[table] = read, kept
     if unpadded:
         notes.add(
