@@ -84,7 +84,7 @@ def test_half_written_file_waits_for_the_writer(target: Target, tmp_path: Path) 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     full = resignations(tmp_path / "full.csv", 40).read_bytes()
-    watcher = Watcher(inbox, _settings(target), interval=0.1, settle=0.6)
+    watcher = Watcher(inbox, _settings(target), interval=0.1, settle=1.5)
     with watching(watcher):
         path = inbox / "export.csv"
         with path.open("wb") as fh:
