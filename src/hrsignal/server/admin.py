@@ -150,8 +150,7 @@ def log_csv(entries: list[log_store.UploadEntry]) -> str:
     """The upload log as CSV (Purview's "Download log")."""
     out = io.StringIO()
     rows = [e.to_dict() for e in entries]
-    fields = list(rows[0]) if rows else list(log_store.UploadEntry.__dataclass_fields__)
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
+    writer = csv.DictWriter(out, fieldnames=log_store.LOG_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

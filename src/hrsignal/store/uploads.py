@@ -20,6 +20,24 @@ from hrsignal.store.engine import Store
 from hrsignal.store.identity import as_utc
 from hrsignal.store.schema import upload_rejects, uploads
 
+#: The log's column names, in order (Purview-style).
+LOG_FIELDS = [
+    "UploadId",
+    "JobId",
+    "AppId",
+    "FileName",
+    "Timestamp",
+    "Status",
+    "RecordsReceived",
+    "RecordsSaved",
+    "RecordsUnchanged",
+    "RecordsRejected",
+    "RecordsDuplicate",
+    "Errors",
+    "Warnings",
+    "Message",
+]
+
 
 @dataclass
 class UploadEntry:
