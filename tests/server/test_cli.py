@@ -127,6 +127,6 @@ def test_errors_are_one_line_with_an_exit_code(tmp_path: Path) -> None:
 
 def test_serve_refuses_a_public_address_without_tls(tmp_path: Path) -> None:
     """``serve --host 0.0.0.0`` without TLS or --allow-insecure-http exits 2 with the reason."""
-    result = _hrsignal("serve", "--host", "0.0.0.0", "--db", f"sqlite:///{tmp_path}/h.db")
+    result = _hrsignal("serve", "--host", "0.0.0.0", "--db", f"sqlite:///{tmp_path}/h.db")  # noqa: S104 - the refusal under test
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0 without TLS" in result.stderr
