@@ -67,6 +67,17 @@ class Target:
         ]
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No HRSIGNAL_* or proxy setting of the developer's shell leaks into a test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("HRSIGNAL_") or name.lower() in ("https_proxy", "http_proxy",
+                                                              "all_proxy"):  # fmt: skip
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def fake(tmp_path: Path) -> Iterator[FakeMicrosoft]:
     """A running fake with one tenant, one app (secret) and one job."""
