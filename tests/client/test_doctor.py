@@ -89,3 +89,11 @@ def test_doctor_checks_the_proxy(target: Target) -> None:
     result = run_cli(["doctor", *target.args()], env={"HTTPS_PROXY": f"http://127.0.0.1:{port}"})
     assert result.exit_code == 5
     assert "FAIL proxy" in result.output and "HTTPS_PROXY" in result.output
+
+
+def test_doctor_detects_clock_skew(target: Target) -> None:
+    """A server clock an hour away from ours is reported with the NTP hint."""
+    target.fake.clock_offset = 3600
+    result = run_cli(["doctor", *target.args()])
+    assert result.exit_code == 4
+    assert "FAIL clock" in result.output and "NTP" in result.output

@@ -127,6 +127,8 @@ class FakeMicrosoft:
         #: False: count records but keep no rows or bodies (benchmarks of large files)
         self.keep_rows = keep_rows
         self.records_accepted = 0
+        #: seconds added to the Date header (a server whose clock differs from ours)
+        self.clock_offset = 0.0
         self.token_lifetime = token_lifetime
         self.apps: dict[str, App] = {}
         self.jobs: dict[str, str] = {}  # job id -> app id
@@ -311,6 +313,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet tests
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return super().date_time_string(time.time() + self.fake.clock_offset)
 
     def finish(self) -> None:
         with contextlib.suppress(OSError):

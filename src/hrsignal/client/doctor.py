@@ -11,6 +11,7 @@ tenant, an expired secret and an app that does not match the job.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 import os
 import socket
@@ -125,6 +126,42 @@ def check_host(label: str, url: str, verify: str | bool, timeout: float) -> list
     return checks
 
 
+def check_http(endpoints: Endpoints, verify: str | bool, timeout: float) -> list[Check]:
+    """GET the ingestion endpoint (through the proxy when one is set): any HTTP answer shows
+    it is reachable; its Date header shows the clock skew that breaks tokens."""
+    url = endpoints.signals_url
+    try:
+        response = httpx.get(url, verify=ssl_context(verify), timeout=timeout, trust_env=True)
+    except httpx.ProxyError as exc:
+        return [Check("ingestion HTTP", False, f"the proxy refused: {exc}", _PROXY_HINT, 5)]
+    except httpx.HTTPError as exc:
+        hint = TLS_HINT if "CERTIFICATE_VERIFY_FAILED" in str(exc) else _FIREWALL_HINT
+        return [Check("ingestion HTTP", False, f"GET {url} failed: {exc}", hint, 5)]
+    checks = [Check("ingestion HTTP", True, f"GET {url}: HTTP {response.status_code}")]
+    date = response.headers.get("Date")
+    if date:
+        try:
+            remote = email.utils.parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return checks
+        skew = (dt.datetime.now(dt.UTC) - remote).total_seconds()
+        if abs(skew) > 300:
+            checks.append(
+                Check(
+                    "clock",
+                    False,
+                    f"this machine's clock is {skew:+.0f} s off the server's",
+                    "tokens are refused when clocks differ by minutes: enable NTP",
+                    4,
+                )
+            )
+    return checks
+
+
+_PROXY_HINT = "check HTTPS_PROXY (and proxy credentials, if the proxy needs them)"
+_FIREWALL_HINT = "a firewall or proxy may block it: allow outbound HTTPS to the ingestion host"
+
+
 def check_token(endpoints: Endpoints, tokens: TokenProvider) -> tuple[list[Check], str | None]:
     """Acquire a token and check its claims against the options."""
     try:
@@ -237,6 +274,8 @@ def run_doctor(
     checks += check_host("login", endpoints.login_url, verify, timeout)
     if endpoints.ingestion_url != endpoints.login_url:
         checks += check_host("ingestion", endpoints.ingestion_url, verify, timeout)
+    if all(c.ok for c in checks):
+        checks += check_http(endpoints, verify, timeout)
     token: str | None = None
     if all(c.ok for c in checks):
         tokens = TokenProvider(endpoints, credential, verify=verify, timeout=timeout)
