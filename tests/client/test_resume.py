@@ -17,7 +17,7 @@ import pytest
 from hrsignal.client.checkpoint import Checkpoint, exclusive_lock, file_sha256
 from hrsignal.errors import ConflictError
 from tests.client.conftest import JOB, Target, resignations, run_cli
-from tests.fakes.microsoft import accept_then_hang, status
+from tests.fakes.microsoft import accept_then_hang, delay, status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -150,3 +150,30 @@ def test_lock_is_exclusive(tmp_path: Path) -> None:
     lock = tmp_path / "x.lock"
     with exclusive_lock(lock, "x"), pytest.raises(ConflictError), exclusive_lock(lock, "x"):
         pass
+
+
+def test_sigterm_finishes_the_chunk_in_flight_then_stops(target: Target, tmp_path: Path) -> None:
+    """SIGTERM during chunk 1 lets it be acknowledged and checkpointed, then stops (exit 5);
+    the rerun sends the rest, and no record arrives twice."""
+    fake = target.fake
+    fake.on_upload(delay(1.5), when=lambda r: r.part == 1, times=1)
+    path = resignations(tmp_path / "hr.csv", 9)
+    args = target.upload_args(path, "--records-per-call", "3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hrsignal.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not fake.requests:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5, err
+    assert "stopping after the chunk in flight" in err
+    assert Checkpoint.load(target.state_dir, JOB, file_sha256(path)).through_record == 3
+    assert run_cli(args).exit_code == 0
+    emails = [row[0] for row in fake.rows(JOB)]
+    assert emails == [f"user{i}@contoso.com" for i in range(9)]

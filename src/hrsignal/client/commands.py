@@ -8,10 +8,14 @@ Every option naming the target can also come from the environment (``HRSIGNAL_TE
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -181,8 +185,9 @@ def upload_command(file: str, dry_run: bool, fmt: str, **params: Any) -> None:
     try:
         settings = build_settings(params, dry_run=dry_run)
         observer = RichObserver(enabled=fmt == "text" and sys.stderr.isatty())
-        with observer:
-            summary = upload_file(file, settings, observer=observer)
+        stop = threading.Event()
+        with observer, _stop_on_sigterm(stop):
+            summary = upload_file(file, settings, observer=observer, stop=stop)
     except HrsignalError as exc:
         raise fail(exc) from None
     except KeyboardInterrupt:
@@ -190,6 +195,25 @@ def upload_command(file: str, dry_run: bool, fmt: str, **params: Any) -> None:
         raise click.exceptions.Exit(130) from None
     emit_summary(summary, fmt)
     raise click.exceptions.Exit(summary.exit_code)
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (systemd, a scheduler's timeout) stops after the chunk in flight, so the
+    checkpoint records it; the rerun resumes from there."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        click.echo("SIGTERM: stopping after the chunk in flight", err=True)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def emit_summary(summary: UploadSummary, fmt: str) -> None:
