@@ -87,3 +87,29 @@ def test_lookback_covers_baseline_cumulative_and_sequences() -> None:
     """The query reads far enough back for the baseline (30 days by default)."""
     pol = available_policies()["data-theft-departing-users"]
     assert PolicyCompiler(pol).lookback_days() == 30
+
+
+@pytest.mark.parametrize("name", sorted(available_policies()))
+def test_spark_dialect_sql_is_golden(name: str) -> None:
+    """The same policy in Spark SQL: only the dialect's spellings differ (backquotes,
+    date_sub, numeric RANGE frames, percentile, named_struct/to_json, filter/size)."""
+    from hrsignal.risk.spark import SparkDialect
+
+    sql = PolicyCompiler(available_policies()[name], SparkDialect()).compile() + "\n"
+    path = GOLDEN / "spark" / f"{name}.sql"
+    if os.environ.get("HRSIGNAL_UPDATE_GOLDEN"):
+        path.write_text(sql, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == sql
+    for duckdb_only in ("::", "quantile_cont", "json_object", "list_filter", "lambda",
+                        "INTERVAL 30 DAY", '"user"'):
+        assert duckdb_only not in sql, duckdb_only
+
+
+def test_spark_condition_quoting() -> None:
+    """Spark literals escape quotes and backslashes with a backslash."""
+    from hrsignal.risk.spark import SparkDialect
+
+    cond = Condition("object", "startswith", ("O'Brien\\",))
+    assert SparkDialect().condition(cond) == (
+        "(`object` ILIKE 'O\\'Brien\\\\\\\\%' ESCAPE '\\\\')"
+    )

@@ -29,6 +29,7 @@ before it, which is what makes incremental runs equal to a full run.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -59,6 +60,10 @@ class Dialect:
     def count_if(self, cond: str) -> str:
         """Count rows where ``cond`` holds (aggregate)."""
         return f"count(*) FILTER (WHERE {cond})"
+
+    def date(self, value: dt.date) -> str:
+        """A date literal."""
+        return f"DATE '{value.isoformat()}'"
 
     def days_before(self, day: str, n: int) -> str:
         """``day`` minus ``n`` days, as a date."""
@@ -95,6 +100,22 @@ class Dialect:
             return "[]::VARCHAR[]"
         return f"list_filter([{', '.join(items)}], lambda x: x IS NOT NULL)"
 
+    def cast(self, expr: str, type_: str) -> str:
+        """``CAST(expr AS type)``; ``type_`` is one of TIMESTAMP, INTEGER, VARCHAR."""
+        return f"CAST({expr} AS {type_})"
+
+    def list_len(self, expr: str) -> str:
+        """The length of a list."""
+        return f"len({expr})"
+
+    def json_list_text(self, expr: str) -> str:
+        """A list of JSON objects as JSON text."""
+        return f"CAST(to_json({expr}) AS VARCHAR)"
+
+    def empty_json_list(self) -> str:
+        """An empty list of JSON objects."""
+        return "[]::JSON[]"
+
     def like_escape(self, text: str) -> str:
         """Escape LIKE wildcards in ``text``."""
         return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -122,7 +143,8 @@ class Dialect:
         return (
             "("
             + " OR ".join(
-                f"{col} ILIKE {self.string(pattern.format(self.like_escape(str(v))))} ESCAPE '\\'"
+                f"{col} ILIKE {self.string(pattern.format(self.like_escape(str(v))))} "
+                f"ESCAPE {self.string(chr(92))}"
                 for v in vals
             )
             + ")"
@@ -197,7 +219,7 @@ class PolicyCompiler:
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS start
         FROM (SELECT {user}, {time}, 1 AS k, start FROM {prev}
               UNION ALL
-              SELECT {user}, {time}, 0 AS k, NULL::TIMESTAMP AS start FROM _sev
+              SELECT {user}, {time}, 0 AS k, {d.cast("NULL", "TIMESTAMP")} AS start FROM _sev
               WHERE {step_pred(k)}) u
     ) w WHERE k = 0 AND start IS NOT NULL AND {time} - start <= {within})"""
             )
@@ -205,14 +227,20 @@ class PolicyCompiler:
         out = f"_seq{n}"
         ctes.append(
             f"{out} AS (SELECT {user}, {d.to_day(time)} AS day, count(*) AS n, "
-            f"min(start) AS first_start, min({time}) AS first_end FROM {prev} GROUP BY ALL)"
+            f"min(start) AS first_start, min({time}) AS first_end FROM {prev} "
+            f"GROUP BY {user}, {d.to_day(time)})"
         )
         return ctes, out
 
     # -- the query -----------------------------------------------------------------------------
 
-    def compile(self) -> str:
-        """The scoring query (see the module docstring for its inputs and output)."""
+    def compile(self, days: tuple[dt.date, dt.date] | None = None) -> str:
+        """The scoring query (see the module docstring for its inputs and output).
+
+        ``days`` (first and last scored day) lets the engine write the date range as
+        literals, so the events' day partitions outside it are never opened; without it the
+        range comes from ``_targets``.
+        """
         p, d = self.policy, self.d
         user, day = d.ident("user"), d.ident("day")
         inds = p.indicators
@@ -238,14 +266,18 @@ class PolicyCompiler:
         # Every user's events are needed only for the peers' cumulative exfiltration (its last
         # N days); the longer baseline and sequence lookback is read for in-scope users only.
         peer_days = p.cumulative.days - 1 if p.cumulative.enabled else 0
-        peer_filter = f"e.{day} >= {d.days_before('b.lo', peer_days)}"
+        if days is None:
+            lo, hi, source = "b.lo", "b.hi", "events e, _bounds b"
+        else:
+            lo, hi, source = d.date(days[0]), d.date(days[1]), "events e"
+        peer_filter = f"e.{day} >= {d.days_before(lo, peer_days)}"
         ctes = [
             "_bounds AS (SELECT min(lo) AS lo, max(hi) AS hi FROM _targets)",
             f"""_ev AS (SELECT e.{user}, e.{day}, e.{d.ident("time")}, e.activity, e.object,
         e.target, e.bytes, e.attachments, e.destination_domain, e.removable_media, e.external,
         e.sensitivity, e.url_category, e.device, e.record_id
-    FROM events e, _bounds b
-    WHERE e.{day} BETWEEN {d.days_before("b.lo", look)} AND b.hi
+    FROM {source}
+    WHERE e.{day} BETWEEN {d.days_before(lo, look)} AND {hi}
       AND ({peer_filter} OR e.{user} IN (SELECT {user} FROM _targets))
       AND {self.any_predicate(inds)})""",
             f"_sev AS (SELECT * FROM _ev WHERE {user} IN (SELECT {user} FROM _targets))",
@@ -275,8 +307,8 @@ class PolicyCompiler:
                     [
                         ("id", d.string(seq.id)),
                         ("count", f"{name}.n"),
-                        ("first_start", f"CAST({name}.first_start AS VARCHAR)"),
-                        ("first_end", f"CAST({name}.first_end AS VARCHAR)"),
+                        ("first_start", d.cast(f"{name}.first_start", "VARCHAR")),
+                        ("first_end", d.cast(f"{name}.first_end", "VARCHAR")),
                         ("points", str(seq.points)),
                     ]
                 )
@@ -312,7 +344,7 @@ class PolicyCompiler:
         )
         prio_hit = f"(x_prio > 0 AND ({any_level}))" if p.priority_content.enabled else "false"
         booster_points = (
-            f"CASE WHEN len(above_baseline) > 0 THEN {p.baseline.points} ELSE 0 END"
+            f"CASE WHEN {d.list_len('above_baseline')} > 0 THEN {p.baseline.points} ELSE 0 END"
             f" + CASE WHEN cum_hit THEN {cum.points} ELSE 0 END"
             f" + CASE WHEN prio_hit THEN {p.priority_content.points} ELSE 0 END"
             f" + CASE WHEN priority AND ({any_level}) THEN {p.priority_points} ELSE 0 END"
@@ -351,7 +383,7 @@ class PolicyCompiler:
                 ("priority_user", "priority"),
             ]
         )
-        sequences_json = d.non_null_list(seq_json) if seq_json else "[]::JSON[]"
+        sequences_json = d.non_null_list(seq_json) if seq_json else d.empty_json_list()
         ctes.extend(
             [
                 f"""_scored AS (SELECT f.*, t.priority, p.peer_q, p.peer_n,
@@ -371,11 +403,11 @@ class PolicyCompiler:
             + ",\n".join(ctes)
             + f"""
 SELECT {user}, {day},
-    least(100, {ind_points} + {booster_points} + seq_points)::INTEGER AS score,
+    {d.cast(f"least(100, {ind_points} + {booster_points} + seq_points)", "INTEGER")} AS score,
     ({any_level}) AND least(100, {ind_points} + {booster_points} + seq_points)
         >= {p.scoring.alert_min_score} AS alerting,
-    CAST({indicators_json} AS VARCHAR) AS indicators,
-    CAST({boosters_json} AS VARCHAR) AS boosters,
-    CAST(to_json(seqs) AS VARCHAR) AS sequences
+    {d.cast(indicators_json, "VARCHAR")} AS indicators,
+    {d.cast(boosters_json, "VARCHAR")} AS boosters,
+    {d.json_list_text("seqs")} AS sequences
 FROM _boosted"""
         )

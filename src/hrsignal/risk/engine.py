@@ -180,8 +180,16 @@ def run_policy(store: RiskStore, policy: Policy, options: RunOptions) -> RunSumm
         summary.users_scored = int(bounds[2]) if bounds else 0
         if bounds and bounds[0] is not None:
             summary.first_day, summary.last_day = str(bounds[0]), str(bounds[1])
+        if summary.users_scored and bounds and bounds[0] is not None:
+            # Literal dates let DuckDB skip the day partitions outside the range.
+            sql = compiler.compile((bounds[0], bounds[1]))
+        else:  # nobody to score; removed users' days and alerts still go below
+            sql = (
+                'SELECT "user", day, score, alerting, indicators, boosters, sequences '
+                "FROM user_days WHERE false"
+            )
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {compiler.compile()}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {sql}")
         except duckdb.Error as exc:
             raise StoreError(f"policy {policy.name}: the scoring query failed ({exc})") from None
         counts = con.execute("SELECT count(*), count(*) FILTER (WHERE alerting) FROM _result")
