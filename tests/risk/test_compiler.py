@@ -100,8 +100,15 @@ def test_spark_dialect_sql_is_golden(name: str) -> None:
     if os.environ.get("HRSIGNAL_UPDATE_GOLDEN"):
         path.write_text(sql, encoding="utf-8")
     assert path.read_text(encoding="utf-8") == sql
-    for duckdb_only in ("::", "quantile_cont", "json_object", "list_filter", "lambda",
-                        "INTERVAL 30 DAY", '"user"'):
+    for duckdb_only in (
+        "::",
+        "quantile_cont",
+        "json_object",
+        "list_filter",
+        "lambda",
+        "INTERVAL 30 DAY",
+        '"user"',
+    ):
         assert duckdb_only not in sql, duckdb_only
 
 
@@ -110,6 +117,4 @@ def test_spark_condition_quoting() -> None:
     from hrsignal.risk.spark import SparkDialect
 
     cond = Condition("object", "startswith", ("O'Brien\\",))
-    assert SparkDialect().condition(cond) == (
-        "(`object` ILIKE 'O\\'Brien\\\\\\\\%' ESCAPE '\\\\')"
-    )
+    assert SparkDialect().condition(cond) == ("(`object` ILIKE 'O\\'Brien\\\\\\\\%' ESCAPE '\\\\')")
