@@ -46,7 +46,8 @@ def make_tenant(
 
 def settings(db_url: str, **overrides: object) -> Settings:
     """Test settings (fast token lifetime defaults kept)."""
-    return Settings(db_url=db_url, access_log=False, **overrides)  # type: ignore[arg-type]
+    values: dict[str, object] = {"access_log": False, **overrides}
+    return Settings(db_url=db_url, **values)  # type: ignore[arg-type]
 
 
 def resignations_csv(
