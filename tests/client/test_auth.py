@@ -222,3 +222,13 @@ def test_token_near_expiry_is_renewed_before_use(target: Target, tmp_path: Path)
     path = resignations(tmp_path / "hr.csv", 6)
     assert run_cli(target.upload_args(path, "--records-per-call", "2")).exit_code == 0
     assert target.fake.tokens_issued == 3
+
+
+def test_empty_secret_file_is_a_usage_error(target: Target, tmp_path: Path) -> None:
+    """An empty --app-secret-file: exit 2, before any request."""
+    empty = tmp_path / "empty-secret"
+    empty.write_text("\n")
+    path = resignations(tmp_path / "hr.csv", 2)
+    result = run_cli([*_no_secret_args(target, path), "--app-secret-file", str(empty)])
+    assert result.exit_code == 2 and "is empty" in result.output
+    assert target.fake.token_requests == []

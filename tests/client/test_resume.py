@@ -177,3 +177,29 @@ def test_sigterm_finishes_the_chunk_in_flight_then_stops(target: Target, tmp_pat
     assert run_cli(args).exit_code == 0
     emails = [row[0] for row in fake.rows(JOB)]
     assert emails == [f"user{i}@contoso.com" for i in range(9)]
+
+
+def test_corrupt_checkpoint_is_reported_not_ignored(target: Target, tmp_path: Path) -> None:
+    """A damaged checkpoint stops with exit 2 and says how to start afresh (never silently
+    re-sends or skips)."""
+    path = resignations(tmp_path / "hr.csv", 3)
+    cp = Checkpoint(target.state_dir, JOB, file_sha256(path))
+    cp.path.parent.mkdir(parents=True)
+    cp.path.write_text("{not json")
+    result = run_cli(target.upload_args(path))
+    assert result.exit_code == 2
+    assert "unreadable" in result.output and "move it away" in result.output
+    assert target.fake.requests == []
+
+
+def test_unwritable_state_dir_is_a_clear_error(target: Target, tmp_path: Path) -> None:
+    """A state directory that cannot be created: exit 2 naming it, nothing sent."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    path = resignations(tmp_path / "hr.csv", 3)
+    args = target.upload_args(path)
+    args[args.index("--state-dir") + 1] = str(blocker / "state")
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert str(blocker) in result.output and "Traceback" not in result.output
+    assert target.fake.requests == []
