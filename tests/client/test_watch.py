@@ -73,6 +73,7 @@ def test_files_appearing_while_running_are_uploaded_and_filed(
         resignations(inbox / "tuesday.csv", 3, start=50)
         wait_for(lambda: (inbox / "processed" / "tuesday.csv").exists())
     assert len(target.fake.rows(JOB)) == 7
+    assert target.fake.tokens_issued == 1  # one token for both files
     report = json.loads((inbox / "processed" / "tuesday.csv.report.json").read_text())
     assert report["status"] == "uploaded" and report["records"] == 3
     assert report["original_name"] == "tuesday.csv"

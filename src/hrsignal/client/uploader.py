@@ -120,8 +120,11 @@ def upload_file(
     *,
     observer: UploadObserver | None = None,
     stop: threading.Event | None = None,
+    tokens: TokenProvider | None = None,
 ) -> UploadSummary:
     """Validate and upload ``path``; failures are returned in the summary, not raised.
+
+    ``tokens`` lets a caller that uploads many files (the watcher) reuse one token cache.
 
     Only a problem that prevents even starting (unreadable file, bad state directory, a
     concurrent run) raises an :class:`~hrsignal.errors.HrsignalError`.
@@ -158,7 +161,9 @@ def upload_file(
             summary.status = "already_uploaded"
             return summary
         try:
-            _send(file, settings, checkpoint, summary, observer, stop, total_chunks, sendable)
+            _send(
+                file, settings, checkpoint, summary, observer, stop, total_chunks, sendable, tokens
+            )
         except HrsignalError as exc:
             summary.error = exc
             summary.status = "failed"
@@ -236,8 +241,9 @@ def _send(
     stop: threading.Event,
     total_chunks: int,
     sendable: int,
+    shared: TokenProvider | None,
 ) -> None:
-    tokens = TokenProvider(
+    tokens = shared or TokenProvider(
         settings.endpoints,
         settings.credential,
         verify=settings.verify,
@@ -248,7 +254,8 @@ def _send(
             tokens, file, settings, checkpoint, summary, observer, stop, total_chunks, sendable
         )
     finally:
-        tokens.close()
+        if shared is None:
+            tokens.close()
 
 
 def _send_with(

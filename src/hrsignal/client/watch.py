@@ -30,6 +30,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from hrsignal.client.checkpoint import file_sha256, write_atomic
+from hrsignal.client.tokens import TokenProvider
 from hrsignal.client.uploader import UploadSettings, UploadSummary, upload_file
 from hrsignal.errors import (
     AuthError,
@@ -80,6 +81,13 @@ class Watcher:
         job = settings.endpoints.job_id
         self.ledger_path = settings.state_dir / "watch" / f"{job}.ledger.json"
         self.stop_event = threading.Event()
+        # one token cache for every file (the official script asked for a token per chunk)
+        self.tokens = TokenProvider(
+            settings.endpoints,
+            settings.credential,
+            verify=settings.verify,
+            timeout=settings.connect_timeout,
+        )
         self._wake = threading.Event()
         self._seen: dict[str, _Seen] = {}
         self._retry_at: dict[str, float] = {}
@@ -136,6 +144,7 @@ class Watcher:
             observer.stop()
             observer.join(timeout=5)
             restore()
+            self.tokens.close()
         self._log("stopped")
 
     def _install_signals(self) -> Any:
@@ -208,7 +217,7 @@ class Watcher:
                 summary = UploadSummary(file=str(path), job_id=self.settings.endpoints.job_id)
                 summary.status = "already_uploaded"
             else:
-                summary = upload_file(path, self.settings, stop=self.stop_event)
+                summary = upload_file(path, self.settings, stop=self.stop_event, tokens=self.tokens)
         except (ConflictError, StoreError) as exc:
             return self._later(name, exc)
         except HrsignalError as exc:
