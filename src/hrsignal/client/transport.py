@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import httpx
 
+from hrsignal import __version__
 from hrsignal.client.clouds import Endpoints
 from hrsignal.client.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 from hrsignal.client.tokens import TLS_HINT, BearerAuth, TlsError, TokenProvider
 from hrsignal.errors import AuthError, ForbiddenError, RemoteRejectedError, TransportError
 
-USER_AGENT = "hrsignal-upload"
+USER_AGENT = f"hrsignal/{__version__} (upload)"
 
 
 def ssl_context(verify: str | bool) -> ssl.SSLContext | bool:
