@@ -99,11 +99,13 @@ class _Pending:
         self.count = 0
 
     def add(self, table: pa.Table, records: np.ndarray) -> None:
+        """Queue the kept rows of one validator batch."""
         self.tables.append(table)
         self.records.append(records)
         self.count += len(records)
 
     def take(self, n: int) -> tuple[pa.Table, np.ndarray]:
+        """The first ``n`` queued rows (zero-copy slices) and their record numbers."""
         table = pa.concat_tables(self.tables)
         records = np.concatenate(self.records)
         self.tables = [table.slice(n)] if n < len(records) else []

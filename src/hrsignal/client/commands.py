@@ -206,6 +206,7 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        """Ask the upload to stop between chunks."""
         click.echo("SIGTERM: stopping after the chunk in flight", err=True)
         stop.set()
 

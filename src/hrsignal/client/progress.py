@@ -23,6 +23,7 @@ class _RecordsPerSecond(TransferSpeedColumn):
     """The rate in records/s (rich's own column speaks in bytes)."""
 
     def render(self, task: object) -> str:  # type: ignore[override]
+        """The speed of the task as records per second."""
         speed = getattr(task, "finished_speed", None) or getattr(task, "speed", None)
         return f"{speed:,.0f} rec/s" if speed else "- rec/s"
 

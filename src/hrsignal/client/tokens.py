@@ -83,6 +83,7 @@ class _Session(requests.Session):
         self._timeout = timeout
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """requests' ``request`` with this session's ``verify`` and timeout applied."""
         if self._verify is not True:
             kwargs.setdefault("verify", self._verify)
         kwargs.setdefault("timeout", self._timeout)

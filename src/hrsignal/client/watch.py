@@ -56,6 +56,7 @@ class _Wake(FileSystemEventHandler):
         self.event = event
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        """Wake the loop: something changed in the folder."""
         self.event.set()
 
 
@@ -152,12 +153,14 @@ class Watcher:
             return lambda: None
 
         def handler(signum: int, frame: FrameType | None) -> None:
+            """Stop after the chunk in flight."""
             self._log(f"received {signal.Signals(signum).name}; stopping after this chunk")
             self.stop()
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
 
         def restore() -> None:
+            """Put the previous signal handlers back."""
             for s, h in old.items():
                 signal.signal(s, h)
 
