@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import ssl
 from pathlib import Path
 
 import httpx
@@ -122,7 +123,7 @@ def test_msal_gets_a_token_over_tls(
         f"{base}/api/signals?jobid={tenant.job_id}",
         content=helpers.resignations_csv(3),
         headers={"Content-Type": "text/csv", "Authorization": f"Bearer {result['access_token']}"},
-        verify=str(trust_test_ca),
+        verify=ssl.create_default_context(cafile=str(trust_test_ca)),
         timeout=30,
     )
     assert r.status_code == 200, r.text
