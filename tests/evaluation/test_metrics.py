@@ -101,3 +101,17 @@ def test_lead_time_counts_from_when_the_alert_can_be_seen() -> None:
     m = score("m", det, truth, [5], resigned)
     assert sorted(m.lead_times) == [5, 14]
     assert sorted(score("m", det, truth, [5]).lead_times) == [5, 40]
+
+
+def test_indicators_behind_benign_alerts_are_counted_per_leaver() -> None:
+    """Benign d (job_search, usb_copy) and e (job_search) alerted, thief a (usb_copy): the
+    indicators to tune are job_search for 2 benign leavers and usb_copy for 1."""
+    truth = Truth(insiders={2: {"a"}}, leavers={u: D for u in "ade"}, users=10, days=5)
+    alerts = [
+        UserAlert("d", 9, D, 1, ("job_search", "usb_copy")),
+        UserAlert("a", 8, D, 1, ("usb_copy",)),
+        UserAlert("e", 7, D, 1, ("job_search",)),
+    ]
+    m = score("m", Detection(alerts=alerts, alert_count=3, alerting_days=3), truth, [5])
+    assert m.benign_indicators == {"job_search": 2, "usb_copy": 1}
+    assert list(m.benign_indicators) == ["job_search", "usb_copy"]  # most frequent first

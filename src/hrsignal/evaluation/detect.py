@@ -36,6 +36,7 @@ class UserAlert:
     score: float
     first_day: dt.date
     days: int
+    indicators: tuple[str, ...] = ()  # what fired (hrsignal's alerts only), for tuning
 
 
 @dataclass(slots=True)
@@ -79,6 +80,7 @@ def detect(
             score=float(r["score"]),
             first_day=dt.date.fromisoformat(str(r["first_day"])),
             days=int(r["days"]),
+            indicators=tuple(sorted(r.get("indicators") or {})),
         )
         for r in rows
     ]

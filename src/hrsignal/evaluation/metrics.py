@@ -62,6 +62,8 @@ class MethodScore:
     other_users_alerted: int
     other_users: int
     lead_times: list[int] = field(default_factory=list)
+    #: indicator -> benign leavers whose alert it contributed to (what to tune first)
+    benign_indicators: dict[str, int] = field(default_factory=dict)
 
     @property
     def lead_time_median(self) -> float | None:
@@ -92,6 +94,7 @@ class MethodScore:
             "benign_leavers": self.benign_leavers,
             "other_users_alerted": self.other_users_alerted,
             "other_users": self.other_users,
+            "benign_indicators": self.benign_indicators,
             "lead_time_days": {
                 "median": self.lead_time_median,
                 "worst": self.lead_time_worst,
@@ -140,6 +143,11 @@ def score(
         for u in positives
         if u in first_alert
     ]
+    why: dict[str, int] = {}
+    for a in ranked:
+        if a.user in benign:
+            for ident in a.indicators:
+                why[ident] = why.get(ident, 0) + 1
     return MethodScore(
         method=method,
         alerts=detection.alert_count,
@@ -157,4 +165,5 @@ def score(
         other_users_alerted=len(others),
         other_users=n_others,
         lead_times=lead,
+        benign_indicators=dict(sorted(why.items(), key=lambda kv: (-kv[1], kv[0]))),
     )

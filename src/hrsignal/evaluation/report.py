@@ -56,6 +56,10 @@ def render_text(result: EvalResult) -> str:
                 for m in methods
             ]
             lines.append(f"  scenario {scenario} insiders alerted: " + "; ".join(parts))
+        for m in methods:
+            if m.benign_indicators:
+                top = ", ".join(f"{k} {v}" for k, v in list(m.benign_indicators.items())[:6])
+                lines.append(f"  {m.method} alerts on benign leavers involve: {top}")
         lines.append("")
     lines.append(
         "recall @K: scenario-2 insiders among the first K alerted leavers; precision: among "
