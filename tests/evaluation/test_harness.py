@@ -132,3 +132,24 @@ def test_r52_layout_is_read_with_its_extra_columns(tmp_path: Path) -> None:
     assert methods["hrsignal"]["detected"]["2"] == 2
     assert methods["removable-media rule"]["detected"]["2"] == 2
     assert "other_releases" in {n["quirk"] for n in report["notes"]}
+
+
+def test_a_release_where_nobody_leaves_is_rejected_clearly(tmp_path: Path) -> None:
+    """Without any leaver (or with answers of another release) there is nothing to score: exit 1
+    with the reason, and the working copy is removed."""
+    from tests.evaluation.test_quirks import _release
+
+    logon = b"id,date,user,pc,activity\n{A1},01/04/2010 08:03:00,ADL0001,PC-1,Logon\n"
+    root = _release(tmp_path / "r", logon)
+    (root / "answers").mkdir()
+    (root / "answers" / "insiders.csv").write_text(
+        "dataset,scenario,details,user,start,end\n"
+        "4.2,2,r4.2-2-ADL0001.csv,ADL0001,01/04/2010 08:00:00,01/05/2010 08:00:00\n"
+    )
+    wrong = run_cli("eval", "cert", str(root), "--release", "r5.2")
+    assert wrong.returncode == 1 and "no insider of r5.2" in wrong.stderr
+    work = tmp_path / "work"
+    done = run_cli("eval", "cert", str(root), "--release", "r4.2", "--work-dir", str(work))
+    assert done.returncode == 1
+    assert "nobody leaves" in done.stderr and "Traceback" not in done.stderr
+    assert list(work.iterdir()) == []  # the working copy was removed

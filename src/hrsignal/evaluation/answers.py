@@ -62,8 +62,9 @@ def read_answers(root: Path, release: str, notes: Notes) -> list[InsiderAnswer]:
             f"{index}: not found",
             hint="download the answers archive of the release and extract it into DIR/answers",
         )
-    rows = list(csv.DictReader(io.StringIO(_decode(index, notes, "answers/insiders.csv"))))
-    if not rows or "scenario" not in rows[0] or "user" not in rows[0]:
+    reader = csv.DictReader(io.StringIO(_decode(index, notes, "answers/insiders.csv")))
+    rows = list(reader)
+    if not {"dataset", "scenario", "user"} <= set(reader.fieldnames or ()):
         raise InputFileError(f"{index}: expected columns dataset,scenario,details,user,start,end")
     wanted = release.lstrip("r")
     mine = [r for r in rows if (r.get("dataset") or "").strip().lstrip("r") == wanted]

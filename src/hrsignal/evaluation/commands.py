@@ -134,14 +134,19 @@ def cert_command(
 @click.option("--days", type=int, default=240, show_default=True)
 @click.option("--http-per-day", type=float, default=12.0, show_default=True)
 @click.option("--seed", type=int, default=20100102, show_default=True)
-def synth_command(directory: Path, users: int, days: int, http_per_day: float, seed: int) -> None:
-    """Write a synthetic organisation in the CERT r4.2 layout into DIR (for trying the harness)."""
+@click.option("--layout", type=click.Choice(["r4.2", "r5.2"]), default="r4.2", show_default=True)
+def synth_command(
+    directory: Path, users: int, days: int, http_per_day: float, seed: int, layout: str
+) -> None:
+    """Write a synthetic organisation in the CERT layout into DIR (for trying the harness)."""
     from hrsignal.evaluation.synth import SynthConfig, generate
 
     if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory}: not empty", hint="pass a new or empty folder")
     try:
-        config = SynthConfig(users=users, days=days, http_per_day=http_per_day, seed=seed)
+        config = SynthConfig(
+            users=users, days=days, http_per_day=http_per_day, seed=seed, layout=layout
+        )
         result = generate(directory, config)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

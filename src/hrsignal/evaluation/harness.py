@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from hrsignal.errors import UsageError
+from hrsignal.errors import DataRejectedError, UsageError
 from hrsignal.evaluation.answers import InsiderAnswer, read_answers
 from hrsignal.evaluation.baselines import Window, isolation_forest, removable_media_rule, user_days
 from hrsignal.evaluation.connector import ingest
@@ -60,6 +60,7 @@ class EvalResult:
     first_day: str
     last_day: str
     leavers: int
+    benign_leavers: int
     insiders: dict[int, int]
     hr_route: str
     notes: Notes
@@ -79,6 +80,7 @@ class EvalResult:
             "first_day": self.first_day,
             "last_day": self.last_day,
             "leavers": self.leavers,
+            "benign_leavers": self.benign_leavers,
             "insiders": {str(s): n for s, n in sorted(self.insiders.items())},
             "hr_route": self.hr_route,
             "notice_days": {
@@ -107,6 +109,11 @@ def evaluate(path: Path, options: EvalOptions, progress: Progress | None = None)
     clock: dict[str, float] = {}
     started = time.perf_counter()
     answers = read_answers(path, options.release, notes)  # fail fast without answers
+    if not answers:
+        raise DataRejectedError(
+            f"{path}/answers/insiders.csv lists no insider of {options.release}",
+            hint="check --release (r4.2 or r5.2) against the release in DIR",
+        )
     work = Path(tempfile.mkdtemp(prefix="hrsignal-eval-", dir=options.work_dir))
     try:
         tick = time.perf_counter()
@@ -115,6 +122,11 @@ def evaluate(path: Path, options: EvalOptions, progress: Progress | None = None)
         )
         clock["prepare"] = time.perf_counter() - tick
         population = derive_population(work / "slim", notes)
+        if not population.leavers:
+            raise DataRejectedError(
+                f"{path}: nobody leaves in the LDAP snapshots, so there is nothing to evaluate",
+                hint="a leaver is listed in an LDAP/YYYY-MM.csv and missing from the last one",
+            )
         store = RiskStore(work / "risk", StoreSettings(memory_limit=options.memory_limit))
         tick = time.perf_counter()
         report = import_activity(store, work / "slim", progress)
@@ -136,6 +148,7 @@ def evaluate(path: Path, options: EvalOptions, progress: Progress | None = None)
             first_day=str(population.first_day),
             last_day=str(population.last_day),
             leavers=len(population.leavers),
+            benign_leavers=len(truth.benign),
             insiders={s: len(u) for s, u in truth.insiders.items()},
             hr_route="",
             notes=notes,

@@ -35,7 +35,7 @@ def render_text(result: EvalResult) -> str:
     lines = [
         f"CERT {result.release} evaluation of policy {result.policy!r}: {result.path}",
         f"users {result.users:,}, days {result.days} ({result.first_day} .. {result.last_day}), "
-        f"leavers {result.leavers} ({result.leavers - sum(ins.values())} benign or unmatched); "
+        f"leavers {result.leavers} ({result.benign_leavers} benign); "
         f"insiders: scenario 1: {ins.get(1, 0)}, scenario 2: {ins.get(2, 0)}, "
         f"scenario 3: {ins.get(3, 0)}",
         f"HR input: {result.hr_route}",
