@@ -304,3 +304,54 @@ def test_timeout_after_the_body_was_sent_is_resent(target: Target, tmp_path: Pat
     assert _json(result.output)["retries"] == 1
     emails = [row[0] for row in fake.rows(JOB)]
     assert emails == [f"user{i}@contoso.com" for i in (0, 1, 0, 1, 2, 3)]
+
+
+def test_quarantine_isolates_the_records_the_server_refuses(target: Target, tmp_path: Path) -> None:
+    """--quarantine bisects a chunk the server answers 400 to: the two refused records go to
+    a quarantine CSV (original header), the other 18 arrive once, exit 3 (partial); a rerun
+    sends nothing and still says partial; the fixed quarantine file uploads on its own."""
+    fake = target.fake
+    bad = {"user3@contoso.com", "user14@contoso.com"}
+    fake.on_upload(status(400, '{"error":"bad row"}'),
+                   when=lambda r: any(row[0] in bad for row in r.rows), times=None)  # fmt: skip
+    path = resignations(tmp_path / "hr.csv", 20)
+    args = target.upload_args(path, "--records-per-call", "10", "--quarantine", "--format", "json")
+    result = run_cli(args)
+    assert result.exit_code == 3, result.output
+    doc = _json(result.output)
+    assert doc["status"] == "partial" and doc["quarantined"] == 2
+    emails = [row[0] for row in fake.rows(JOB)]
+    assert sorted(emails) == sorted(f"user{i}@contoso.com" for i in range(20) if i not in (3, 14))
+    quarantine = tmp_path / "hr.quarantine.csv"
+    lines = quarantine.read_text().splitlines()
+    assert lines[0] == "EmailAddress,ResignationDate,LastWorkingDate"
+    assert [line.split(",")[0].strip('"') for line in lines[1:]] == [
+        "user3@contoso.com",
+        "user14@contoso.com",
+    ]
+    before = len(fake.requests)
+    again = run_cli(args)
+    assert again.exit_code == 3 and _json(again.output)["status"] == "partial"
+    assert len(fake.requests) == before
+    fake.upload_rules.clear()  # the rows were fixed server-side or in the file
+    fixed = run_cli(target.upload_args(quarantine))
+    assert fixed.exit_code == 0, fixed.output
+    assert len(fake.rows(JOB)) == 20
+
+
+def test_quarantine_stops_when_everything_is_refused(target: Target, tmp_path: Path) -> None:
+    """A 400 for every record is not a few bad rows: the bisection stops after 100 records."""
+    target.fake.on_upload(status(400, "mapping broken"), times=None)
+    path = resignations(tmp_path / "hr.csv", 120)
+    result = run_cli(target.upload_args(path, "--records-per-call", "120", "--quarantine"))
+    assert result.exit_code == 3
+    assert "more than 100 records" in result.output
+    assert target.fake.rows(JOB) == []
+
+
+def test_400_without_quarantine_sends_no_split(target: Target, tmp_path: Path) -> None:
+    """Without --quarantine a 400 is not bisected: one request, exit 3."""
+    target.fake.on_upload(status(400, "bad"), times=None)
+    path = resignations(tmp_path / "hr.csv", 8)
+    assert run_cli(target.upload_args(path)).exit_code == 3
+    assert len(target.fake.requests) == 1

@@ -118,6 +118,9 @@ def upload_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--state-dir", type=click.Path(file_okay=False), default=None,
                      envvar="HRSIGNAL_STATE_DIR",
                      help="Checkpoints and locks (default: the user's state directory)."),
+        click.option("--quarantine", is_flag=True,
+                     help="On a 400, bisect the chunk to find the records the server refuses, "
+                     "set them aside in FILE.quarantine.csv and deliver the rest (exit 3)."),
         click.option("--max-retries", type=click.IntRange(min=0), default=10,
                      show_default=True, help="Retries per chunk for transient failures."),
         click.option("--max-wait", type=click.FloatRange(min=0), default=900.0,
@@ -150,6 +153,7 @@ def build_settings(params: dict[str, Any], *, dry_run: bool = False) -> UploadSe
         records_per_call=params["records_per_call"],
         skip_invalid=params["skip_invalid"],
         rejects_path=Path(rejects) if rejects else None,
+        quarantine=params.get("quarantine", False),
         dry_run=dry_run,
         force=params.get("force", False),
         verify=params["ca_bundle"] or True,
@@ -252,6 +256,12 @@ def emit_summary(summary: UploadSummary, fmt: str) -> None:
         click.echo(f"{summary.file}: {text}")
     if summary.rejects is not None:
         click.echo(f"rejected records written to {summary.rejects}")
+    if summary.quarantined:
+        click.echo(
+            f"{summary.quarantined:,} record(s) refused by the server are in "
+            f"{summary.quarantine}; everything else was acknowledged",
+            err=True,
+        )
     if summary.server_rejected:
         click.echo(
             f"warning: the server accepted the requests but rejected "

@@ -12,18 +12,18 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hrsignal.client.checkpoint import Checkpoint, exclusive_lock, file_sha256
-from hrsignal.client.chunks import Chunk, Prefetched, RejectsWriter, iter_chunks
+from hrsignal.client.chunks import Prefetched, RejectsWriter, iter_chunks
 from hrsignal.client.clouds import Endpoints
 from hrsignal.client.credentials import Credential
+from hrsignal.client.delivery import Quarantine, deliver
 from hrsignal.client.retry import RetryPolicy
 from hrsignal.client.tokens import TokenProvider
-from hrsignal.client.transport import Delivery, Sender
+from hrsignal.client.transport import Sender
 from hrsignal.errors import HrsignalError, InputFileError, RemoteRejectedError, TransportError
 from hrsignal.scenarios import FileMapping, ValidationOptions, ValidationReport, open_validation
 
@@ -47,6 +47,8 @@ class UploadSettings:
     connect_timeout: float = 30.0
     read_timeout: float = 400.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    quarantine: bool = False
+    quarantine_path: Path | None = None
 
 
 class UploadObserver:
@@ -83,6 +85,8 @@ class UploadSummary:
     token_refreshes: int = 0
     chunks_planned: int = 0
     server_rejected: int = 0
+    quarantined: int = 0
+    quarantine: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """``{"file","job_id","records","valid_records","chunks_sent",
@@ -100,6 +104,9 @@ class UploadSummary:
         }
         if self.server_rejected:
             doc["server_rejected"] = self.server_rejected
+        if self.quarantined:
+            doc["quarantined"] = self.quarantined
+            doc["quarantine_file"] = str(self.quarantine)
         if self.error is not None:
             doc["error"] = self.error.message
         return doc
@@ -159,6 +166,7 @@ def upload_file(
         if checkpoint.completed and not settings.dry_run:
             summary.chunks_skipped_from_checkpoint = total_chunks
             summary.status = "already_uploaded"
+            _partial(summary, checkpoint)
             return summary
         try:
             _send(
@@ -177,29 +185,29 @@ def upload_file(
             return summary
         if settings.dry_run:
             summary.status = "dry_run"
-        else:
-            summary.status = "uploaded"
-            checkpoint.complete(summary.to_dict())
+            return summary
+        summary.status = "uploaded"
+        checkpoint.complete(summary.to_dict())
+        _partial(summary, checkpoint)
         return summary
 
 
-@dataclass(slots=True)
-class _Piece:
-    chunk: Chunk
-    delivery: Delivery
-
-
-def _deliver(sender: Sender, chunk: Chunk, stem: str) -> Iterator[_Piece]:
-    """Send a chunk; when the server answers 413 (too large), send its halves instead, each
-    acknowledged on its own, down to single records."""
-    try:
-        yield _Piece(chunk, sender.send(chunk.csv, f"{stem}.part{chunk.name}.csv"))
-    except RemoteRejectedError as exc:
-        if exc.status != 413 or chunk.records < 2 or chunk.table is None:
-            raise
-        first, second = chunk.halves()
-        yield from _deliver(sender, first, stem)
-        yield from _deliver(sender, second, stem)
+def _partial(summary: UploadSummary, checkpoint: Checkpoint) -> None:
+    """Records quarantined (now or by an earlier run) mean not every valid record was
+    acknowledged: the status is ``partial`` and the exit code 3."""
+    count = int(checkpoint.data.get("quarantined", 0))
+    if not count:
+        return
+    where = checkpoint.data.get("quarantine_file", "the quarantine file")
+    summary.quarantined = max(summary.quarantined, count)
+    summary.quarantine = Path(where)
+    summary.status = "partial"
+    summary.error = RemoteRejectedError(
+        f"the server refused {count} record(s); they are in {where}, everything else was "
+        "acknowledged",
+        status=400,
+        hint="fix those rows and upload the quarantine file (it has the original header)",
+    )
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -288,6 +296,11 @@ def _send_with(
             observer.sent(chunk.records)
         return
     first_index: int | None = None
+    quarantine = (
+        Quarantine(settings.quarantine_path or file.with_name(file.stem + ".quarantine.csv"))
+        if settings.quarantine
+        else None
+    )
     with Sender(
         settings.endpoints,
         tokens,
@@ -307,22 +320,44 @@ def _send_with(
                     summary.chunks_skipped_from_checkpoint = chunk.index - 1
                 if stop.is_set():
                     raise TransportError("stopped before all chunks were sent; rerun to resume")
-                for piece in _deliver(sender, chunk, file.stem):
+                for piece in deliver(sender, chunk, file.stem, quarantine):
+                    entry = {
+                        "index": chunk.index,
+                        "part": piece.chunk.name,
+                        "first_record": piece.chunk.first_record,
+                        "last_record": piece.chunk.last_record,
+                        "records": piece.chunk.records,
+                        "sha256": piece.chunk.sha256,
+                    }
+                    if piece.refused is not None and quarantine is not None:
+                        # set aside (synced) before the checkpoint moves past it
+                        quarantine.add(piece)
+                        summary.quarantined += piece.chunk.records
+                        summary.quarantine = quarantine.path
+                        entry.update(
+                            status=piece.refused.status,
+                            quarantined=True,
+                            response=piece.refused.body[:2000],
+                        )
+                        checkpoint.data["quarantined"] = (
+                            int(checkpoint.data.get("quarantined", 0)) + piece.chunk.records
+                        )
+                        checkpoint.data["quarantine_file"] = str(quarantine.path)
+                        checkpoint.acknowledge(
+                            entry, last_record=piece.chunk.last_record, records=0
+                        )
+                        continue
                     delivery = piece.delivery
+                    assert delivery is not None
                     summary.server_rejected += delivery.rejected
+                    entry.update(
+                        attempts=delivery.attempts,
+                        status=delivery.status,
+                        upload_id=delivery.upload_id,
+                        response=delivery.body[:2000],
+                    )
                     checkpoint.acknowledge(
-                        {
-                            "index": chunk.index,
-                            "part": piece.chunk.name,
-                            "first_record": piece.chunk.first_record,
-                            "last_record": piece.chunk.last_record,
-                            "records": piece.chunk.records,
-                            "sha256": piece.chunk.sha256,
-                            "attempts": delivery.attempts,
-                            "status": delivery.status,
-                            "upload_id": delivery.upload_id,
-                            "response": delivery.body[:2000],
-                        },
+                        entry,
                         last_record=piece.chunk.last_record,
                         records=piece.chunk.records,
                     )

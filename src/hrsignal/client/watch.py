@@ -43,6 +43,8 @@ from hrsignal.errors import (
 )
 
 DONE = ("uploaded", "already_uploaded", "nothing_to_send")
+#: Never picked up: our own outputs, and the temporary names writers use while writing.
+SKIP_SUFFIXES = (".report.json", ".rejects.csv", ".quarantine.csv", ".tmp", ".part", ".partial")
 
 
 @dataclass(slots=True)
@@ -173,7 +175,7 @@ class Watcher:
             name = path.name
             if not path.is_file() or name.startswith("."):
                 continue
-            if name.endswith((".report.json", ".rejects.csv", ".tmp", ".part")):
+            if name.endswith(SKIP_SUFFIXES):
                 continue
             if fnmatch.fnmatch(name, self.pattern):
                 out.append(path)
@@ -264,11 +266,15 @@ class Watcher:
         }
         if summary.report is not None:
             report["validation"] = summary.report.to_dict()
-        if summary.rejects is not None and summary.rejects.exists():
-            # the rejects file goes with its export, out of the watched folder
-            rejects = dest.with_name(dest.stem + ".rejects.csv")
-            summary.rejects.replace(rejects)
-            report["rejects"] = str(rejects)
+        # the rejects and quarantine files go with their export, out of the watched folder
+        for key, made, suffix in (
+            ("rejects", summary.rejects, ".rejects.csv"),
+            ("quarantine", summary.quarantine, ".quarantine.csv"),
+        ):
+            if made is not None and made.exists() and made.parent == path.parent:
+                moved = dest.with_name(dest.stem + suffix)
+                made.replace(moved)
+                report[key] = str(moved)
         write_atomic(
             dest.with_name(dest.name + ".report.json"), json.dumps(report, indent=2).encode()
         )
