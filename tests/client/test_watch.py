@@ -188,3 +188,23 @@ def test_skip_invalid_rejects_file_moves_with_the_export(target: Target, tmp_pat
     rejects = inbox / "processed" / "mixed.rejects.csv"
     assert "user2@contoso.com" in rejects.read_text()
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []
+
+
+def test_partial_upload_is_filed_in_failed_with_its_quarantine(
+    target: Target, tmp_path: Path
+) -> None:
+    """With quarantining, a file whose record the server refuses goes to failed/ with the
+    quarantine file and a report saying partial; its other records were delivered."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    target.fake.on_upload(status(400, "bad row"),
+                          when=lambda r: any(row[0] == "user1@contoso.com" for row in r.rows),
+                          times=None)  # fmt: skip
+    resignations(inbox / "hr.csv", 4)
+    watcher = Watcher(inbox, _settings(target, quarantine=True), interval=0.1, settle=0)
+    watcher.run(once=True)
+    assert watcher.outcomes == [("hr.csv", "partial")]
+    report = json.loads((inbox / "failed" / "hr.csv.report.json").read_text())
+    assert report["status"] == "partial" and report["quarantined"] == 1
+    assert "user1@contoso.com" in (inbox / "failed" / "hr.quarantine.csv").read_text()
+    assert len(target.fake.rows(JOB)) == 3
