@@ -95,3 +95,19 @@ def test_answers_quirks_of_the_synthetic_release(org: SynthResult) -> None:
     rows = (org.path / "answers" / "r4.2-3" / sc3.details).read_text().splitlines()
     first = dt.datetime.strptime(rows[0].split(",")[2], "%m/%d/%Y %H:%M:%S")
     assert sc3.start == first  # the malformed start was replaced by the first answer event
+
+
+def test_a_file_without_header_line_uses_the_release_columns(tmp_path: Path) -> None:
+    """An http.csv whose first line is data (no header) is read with r4.2's columns, noted."""
+    logon = b"id,date,user,pc,activity\n{A1},01/04/2010 08:03:00,ADL0001,PC-1,Logon\n"
+    root = _release(tmp_path / "r", logon)
+    (root / "http.csv").write_text(
+        "{H1},01/04/2010 09:00:00,ADL0001,PC-1,http://indeed.com/jobs,some words\n"
+        "{H2},01/04/2010 09:05:00,ADL0001,PC-1,http://dropbox.com/up,more words\n"
+    )
+    notes = Notes()
+    prepared = prepare_release(root, tmp_path / "slim", release="r4.2", notes=notes)
+    assert prepared.read["http"] == prepared.kept["http"] == 2
+    lines = (tmp_path / "slim" / "http.csv").read_text().splitlines()
+    assert lines[0].replace('"', "") == "id,date,user,pc,url"
+    assert "no_header" in notes.kinds()

@@ -168,6 +168,7 @@ class _Out:
         self.rows = 0
 
     def write(self, chunk: pa.Table, *, crlf: bool = False) -> None:
+        """Append one day's rows (without header)."""
         if chunk.num_rows == 0:
             return
         buf = io.BytesIO()
