@@ -256,3 +256,19 @@ def test_unknown_source_and_missing_path(store: RiskStore, tmp_path: Path) -> No
     with pytest.raises(InputFileError, match=r"none of logon\.csv"):
         import_activity(store, "cert", empty)
     shutil.rmtree(empty)
+
+
+def test_broken_json_is_refused_whole_and_stores_nothing(store: RiskStore, tmp_path: Path) -> None:
+    """A JSON file that cannot be parsed is refused with the parser's position, and no event
+    of it is stored (no partial import)."""
+    bad = tmp_path / "content.jsonl"
+    bad.write_text(
+        '{"CreationTime":"2026-09-02T08:00:00","Id":"x1","Operation":"FileDownloaded",'
+        '"UserId":"a@b.com"}\n{"CreationTime": broken\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputFileError, match=r"cannot be imported as m365 .*Malformed JSON"):
+        import_activity(store, "o365-api", bad)
+    assert not list(store.events_dir.glob("**/*.parquet"))
+    with store.connect() as con:
+        assert con.execute("SELECT count(*) FROM imports").fetchone() == (0,)
