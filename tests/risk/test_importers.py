@@ -272,3 +272,16 @@ def test_broken_json_is_refused_whole_and_stores_nothing(store: RiskStore, tmp_p
     assert not list(store.events_dir.glob("**/*.parquet"))
     with store.connect() as con:
         assert con.execute("SELECT count(*) FROM imports").fetchone() == (0,)
+
+
+def test_a_store_of_another_schema_version_is_refused(store: RiskStore) -> None:
+    """A data directory written by another version is refused with what to do, not misread."""
+    from hrsignal.errors import StoreError
+
+    with store.connect() as con:
+        con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    with (
+        pytest.raises(StoreError, match=r"another hrsignal version \(schema 999"),
+        store.connect(),
+    ):
+        pass

@@ -30,7 +30,12 @@ import platformdirs
 from hrsignal.errors import StoreError, UsageError
 from hrsignal.risk.events import EVENT_COLUMNS
 
+#: Version of the state tables below; a data directory of another version is refused rather
+#: than misread (the events themselves are plain Parquet and can be imported again).
+SCHEMA_VERSION = 1
+
 _DDL = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS imports (
     import_id VARCHAR PRIMARY KEY, source VARCHAR, path VARCHAR, sha256 VARCHAR,
     imported_at TIMESTAMP, read BIGINT, stored BIGINT, rejected VARCHAR,
@@ -126,6 +131,7 @@ class RiskStore:
                 con.execute(f"SET threads = {int(self.settings.threads)}")
             if not read_only:
                 con.execute(_DDL)
+                _check_version(con, self.db_path)
             con.execute(f"CREATE OR REPLACE TEMP VIEW events AS {self.events_sql()}")
             yield con
         finally:
@@ -157,6 +163,20 @@ class RiskStore:
             with os.fdopen(fd, "wb") as out:
                 out.write(secrets.token_bytes(32))
         return self.key_path.read_bytes()
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    con.execute(
+        "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+        [str(SCHEMA_VERSION)],
+    )
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None or row[0] != str(SCHEMA_VERSION):
+        raise StoreError(
+            f"{path}: written by another hrsignal version (schema {row[0] if row else '?'}, "
+            f"this one reads {SCHEMA_VERSION})",
+            hint="use a new --data-dir and import the activity again",
+        )
 
 
 def _q(name: str) -> str:
