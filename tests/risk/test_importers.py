@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -285,3 +287,46 @@ def test_a_store_of_another_schema_version_is_refused(store: RiskStore) -> None:
         store.connect(),
     ):
         pass
+
+
+def _hold_lock(store: RiskStore, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding risk.duckdb open for writing for ``seconds``."""
+    code = (
+        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+        " time.sleep(float(sys.argv[2]))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(store.db_path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_locked_store_is_waited_for_then_refused(tmp_path: Path) -> None:
+    """While another process writes, a command waits for the lock (up to lock_timeout), then
+    gives up with a clear StoreError."""
+    from hrsignal.errors import StoreError
+    from hrsignal.risk.store import StoreSettings
+
+    store = RiskStore(tmp_path / "risk", StoreSettings(lock_timeout=15))
+    with store.connect():
+        pass
+    holder = _hold_lock(store, 1.0)
+    try:
+        with store.connect() as con:  # waits about a second, then works
+            assert con.execute("SELECT count(*) FROM imports").fetchone() == (0,)
+    finally:
+        holder.wait(timeout=30)
+    impatient = RiskStore(tmp_path / "risk", StoreSettings(lock_timeout=0.2))
+    holder = _hold_lock(store, 5.0)
+    try:
+        with (
+            pytest.raises(StoreError, match="another 'hrsignal risk' command may be writing"),
+            impatient.connect(),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ class StoreSettings:
 
     memory_limit: str = "2GB"
     threads: int | None = None
+    #: how long to wait for another process's lock on risk.duckdb (a run writing while the
+    #: dashboard reads) before giving up
+    lock_timeout: float = 10.0
 
 
 class RiskStore:
@@ -116,10 +120,10 @@ class RiskStore:
         if not read_only:
             self.ensure()
         try:
-            con = duckdb.connect(str(self.db_path), read_only=read_only)
+            con = self._open(read_only)
         except duckdb.IOException as exc:
             raise StoreError(
-                f"{self.db_path}: cannot open the risk database ({exc})",
+                f"{self.db_path}: cannot open the risk database ({_first_line(exc)})",
                 hint="another 'hrsignal risk' command may be writing; retry when it finishes",
             ) from None
         try:
@@ -136,6 +140,19 @@ class RiskStore:
             yield con
         finally:
             con.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Connect, waiting (with backoff) while another process holds the file's lock."""
+        deadline = time.monotonic() + self.settings.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.db_path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def events_sql(self) -> str:
         """A SELECT over every stored event (empty, with the right columns, when none)."""
@@ -177,6 +194,10 @@ def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"this one reads {SCHEMA_VERSION})",
             hint="use a new --data-dir and import the activity again",
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _q(name: str) -> str:
