@@ -112,6 +112,7 @@ def serve_command(
             "TLS-terminating proxy sits in front",
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter at start
     settings = Settings(
         db_url=resolve_db_url(db_url),
         resources=tuple(resources) or DEFAULT_RESOURCES,

@@ -235,14 +235,15 @@ async def _signals(request: Request) -> JSONResponse:
             result = await anyio.to_thread.run_sync(
                 ingest_file, st, connector, claims.app_id, csv_path, name
             )
+    # Counts and ids only: never a value from the file.
     log.info(
-        "upload saved",
-        extra={
-            "upload_id": result["uploadId"],
-            "job_id": connector.job_id,
-            "received": result["recordsReceived"],
-            "saved": result["recordsSaved"],
-        },
+        "upload %s job %s: received %d saved %d unchanged %d rejected %d",
+        result["uploadId"],
+        connector.job_id,
+        result["recordsReceived"],
+        result["recordsSaved"],
+        result["recordsUnchanged"],
+        result["recordsRejected"],
     )
     return JSONResponse(result)
 
