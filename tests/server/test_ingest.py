@@ -342,3 +342,48 @@ async def test_admin_api_needs_a_token_and_manages_connectors(
     _assert_error_shape(await client.get(f"/api/connectors/{job}", headers=admin), 404, "not_found")
     missing = await client.post("/api/connectors", headers=admin, json={"name": "x"})
     _assert_error_shape(missing, 400, "bad_request")
+
+
+async def test_multi_scenario_file_routes_rows_by_identifier(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    """One connector for resignations and job level changes (HRScenario column): each row is
+    saved under its scenario with its own primary date; a re-upload saves nothing."""
+    header = [
+        "HRScenario",
+        "EmailAddress",
+        "ResignationDate",
+        "LastWorkingDate",
+        "EffectiveDate",
+        "OldLevel",
+        "NewLevel",
+    ]
+    app = identity.create_app(
+        store, "multi", tenant_id=identity.default_tenant(store), expires_in_days=5
+    )
+    from hrsignal.server.admin import build_mapping
+
+    mapping = build_mapping(["resignations", "job-level-changes"], None, header)
+    job = connectors.create_connector(
+        store,
+        name="multi",
+        app_id=app.app.app_id,
+        scenarios=["resignations", "job-level-changes"],
+        mapping=mapping,
+    ).job_id
+    t = helpers.Tenant(app.app.tenant_id, app.app.app_id, app.secret, job)
+    day = helpers.NOW.date().isoformat()
+    csv = (
+        ",".join(header) + "\r\n"
+        f"Resignation,a@x.com,{day}T00:00:00Z,{day}T10:00:00Z,,,\r\n"
+        f"Job level change,a@x.com,,,{day}T09:00:00Z,Level 61,Level 60\r\n"
+        f"Job level change,b@x.com,,,{day}T09:00:00Z,Level 50,Level 51\r\n"
+    ).encode()
+    token = await _token(client, t)
+    first = (await _post(client, job, token, csv)).json()
+    again = (await _post(client, job, token, csv)).json()
+    assert (first["recordsSaved"], again["recordsSaved"], again["recordsUnchanged"]) == (3, 0, 3)
+    rows = read_current(store).to_pylist()
+    by = {(r["scenario"], r["EmailAddress"]): r for r in rows}
+    assert by[("job-level-changes", "b@x.com")]["NewLevel"] == "Level 51"
+    assert by[("resignations", "a@x.com")]["LastWorkingDate"].hour == 10
