@@ -13,9 +13,11 @@ records carry the attachments but not the recipients, so ``external`` stays unkn
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import duckdb
 
+from hrsignal.errors import InputFileError
 from hrsignal.risk.events import ImportReport
 from hrsignal.risk.importers.common import (
     Progress,
@@ -197,10 +199,8 @@ def import_management_api(
     )
 
 
-def raise_missing(file: Path, column: str) -> None:
+def raise_missing(file: Path, column: str) -> NoReturn:
     """Refuse a file that lacks a column the source needs."""
-    from hrsignal.errors import InputFileError
-
     raise InputFileError(
         f"{file}: no {column} column; this is not a Purview audit search export",
         hint="export from Purview > Audit > Export results, or import with 'generic'",
