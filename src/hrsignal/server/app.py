@@ -7,7 +7,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
@@ -172,13 +171,3 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     if settings.access_log:
         app.add_middleware(AccessLog)
     return app
-
-
-def describe(settings: Settings) -> dict[str, Any]:
-    """Settings worth printing at start-up (no secrets)."""
-    return {
-        "resources": list(settings.resources),
-        "token_lifetime_s": settings.token_lifetime_s,
-        "max_body_bytes": settings.max_body_bytes,
-        "retention_days": settings.retention_days,
-    }

@@ -113,15 +113,6 @@ def _profiles(table: pa.Table, scenario: pa.Array, n: int) -> pa.Array:
     return pa.array(docs, pa.string())
 
 
-@dataclass
-class MergeCounts:
-    """What saving one upload did."""
-
-    saved: int
-    unchanged: int
-    duplicate: int
-
-
 _KEY = ["scenario", "upn", "pdate"]
 
 
