@@ -272,3 +272,40 @@ def test_policies_commands(tmp_path: Path) -> None:
     r = hrs(tmp_path, "policies", "validate", str(path), "--sql")
     assert r.returncode == 0 and "ok (data-theft-departing-users, 15 indicators)" in r.stdout
     assert "count(*) FILTER" in r.stdout
+
+
+def test_dry_run_tests_thresholds_without_storing(example_copy: Path, tmp_path: Path) -> None:
+    """`run --dry-run --policy-file` shows the alerts a candidate policy would raise and
+    changes nothing stored; --dry-run with --hr is refused."""
+    import duckdb
+
+    def stored() -> list[tuple[object, ...]]:
+        con = duckdb.connect(str(example_copy / "risk.duckdb"), read_only=True)
+        rows = con.execute(
+            "SELECT alert_id, score, severity, indicators FROM alerts ORDER BY 1"
+        ).fetchall()
+        rows += con.execute("SELECT count(*), sum(score) FROM user_days").fetchall()
+        con.close()
+        return rows
+
+    before = stored()
+    shown = hrs(example_copy, "policies", "show", "data-theft-departing-users").stdout
+    strict = tmp_path / "strict.yaml"
+    for old in (
+        "{low: 3, medium: 10, high: 30}",
+        "{low: 25, medium: 60, high: 200}",
+        "{low: 20, medium: 60, high: 150}",
+    ):  # USB copies, deletes, downloads
+        assert old in shown
+        shown = shown.replace(old, "{low: 500, medium: 600, high: 700}")
+    strict.write_text(shown, encoding="utf-8")
+    r = hrs(example_copy, "run", "--dry-run", "--policy-file", str(strict), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (summary,) = json.loads(r.stdout)
+    assert summary["dry_run"] is True
+    (alert,) = summary["preview"]
+    assert alert["severity"] == "high" and alert["score"] < 100
+    assert alert["user"].startswith("u-")
+    assert stored() == before
+    r = hrs(example_copy, "run", "--dry-run", "--hr", str(EXAMPLES / "hr-resignations.csv"))
+    assert r.returncode == 2 and "--dry-run uses the stored HR triggers" in r.stderr

@@ -202,6 +202,18 @@ def policies_validate(files: tuple[Path, ...], sql: bool) -> None:
     help="Read the triggers from the connector service's database instead.",
 )
 @click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Score with the stored triggers and show the alerts, storing nothing.",
+)
+@click.option(
+    "--policy-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Run this policy file instead of the installed policies (e.g. to test thresholds "
+    "with --dry-run).",
+)
+@click.option(
     "--webhook",
     envvar="HRSIGNAL_RISK_WEBHOOK",
     default=None,
@@ -216,6 +228,8 @@ def run_command(
     full: bool,
     hr_files: tuple[Path, ...],
     db_url: str | None,
+    dry_run: bool,
+    policy_file: Path | None,
     webhook: str | None,
     fmt: str,
 ) -> None:
@@ -228,7 +242,16 @@ def run_command(
     store = _store(ctx)
     if hr_files and db_url and "HRSIGNAL_DB" not in os.environ:
         raise UsageError("give --hr or --db, not both")
-    policies = select_policies(available_policies(store.data_dir / "policies"), policy_name)
+    if dry_run and (hr_files or (db_url and "HRSIGNAL_DB" not in os.environ)):
+        raise UsageError(
+            "--dry-run uses the stored HR triggers; run once with --hr/--db first",
+        )
+    if policy_file is not None:
+        from hrsignal.risk.policy import load_policy_file
+
+        policies = [load_policy_file(policy_file)]
+    else:
+        policies = select_policies(available_policies(store.data_dir / "policies"), policy_name)
     notes: list[str] = []
     if hr_files:
         import pyarrow as pa
@@ -251,13 +274,16 @@ def run_command(
             f"HR triggers: {n} record(s) from {len(hr_files)} file(s)"
             + (f", {rejected} invalid record(s) skipped" if rejected else "")
         )
-    elif db_url:
+    elif db_url and not dry_run:
         table = hr_from_db(db_url)
         with store.connect() as con:
             n = save_triggers(con, table, origin="db")
         notes.append(f"HR triggers: {n} record(s) from the connector store")
-    options = RunOptions(since=as_of(since), full=full, progress=_progress)
+    options = RunOptions(since=as_of(since), full=full, progress=_progress, dry_run=dry_run)
     summaries = run_policies(store, policies, options)
+    if dry_run:
+        _print_dry_run(store, summaries, fmt)
+        return
     with store.connect() as con:
         changes = update_levels(con, as_of=store.max_event_day())
         sent, errors = notify(con, webhook) if webhook else (0, [])
@@ -290,6 +316,29 @@ def run_command(
         )
         for e in errors:
             click.echo(f"warning: {e}", err=True)
+
+
+def _print_dry_run(store: RiskStore, summaries: list[Any], fmt: str) -> None:
+    """The alerts a dry run would raise, users pseudonymised."""
+    from hrsignal.risk.pseudonym import pseudonym
+
+    key = store.pseudonym_key()
+    for s in summaries:
+        for alert in s.preview:
+            alert["user"] = pseudonym(key, alert["user"])
+    if fmt == "json":
+        click.echo(json.dumps([s.to_dict() for s in summaries], indent=2, default=str))
+        return
+    for s in summaries:
+        click.echo(
+            f"{s.policy} (dry run, nothing stored): {s.users_in_scope} user(s) in scope, "
+            f"{s.alerting_days} alerting day(s), {len(s.preview)} alert(s)"
+        )
+        for a in s.preview:
+            click.echo(
+                f"  {a['severity']:6} {a['score']:3}  {a['user']}  "
+                f"{a['first_day']}..{a['last_day']} ({a['days']} day(s))"
+            )
 
 
 # -- alerts ------------------------------------------------------------------------------------

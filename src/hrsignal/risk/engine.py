@@ -46,6 +46,9 @@ class RunSummary:
     alerts_updated: int = 0
     alerts_total: int = 0
     seconds: float = 0.0
+    dry_run: bool = False
+    #: with a dry run: the alerts the policy would have (user, severity, score, days)
+    preview: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape of ``risk run --format json``."""
@@ -58,6 +61,8 @@ class RunOptions:
 
     since: dt.date | None = None
     full: bool = False
+    #: score everything and report the alerts, then roll back: nothing is stored
+    dry_run: bool = False
     progress: Progress | None = None
     dialect: Dialect = field(default_factory=Dialect)
 
@@ -150,13 +155,16 @@ def run_policy(store: RiskStore, policy: Policy, options: RunOptions) -> RunSumm
         state = con.execute(
             "SELECT last_day, policy_hash FROM policy_state WHERE policy = ?", [policy.name]
         ).fetchone()
-        full = options.full or state is None or state[1] != phash
-        summary = RunSummary(policy=policy.name, mode="full" if full else "incremental")
+        full = options.full or options.dry_run or state is None or state[1] != phash
+        summary = RunSummary(
+            policy=policy.name, mode="full" if full else "incremental", dry_run=options.dry_run
+        )
         build_scope(con, policy)
         row = con.execute("SELECT count(*) FROM _scope").fetchone()
         summary.users_in_scope = int(row[0]) if row else 0
         if max_day is None:
-            _commit_state(con, policy, phash, None, full)
+            if not options.dry_run:
+                _commit_state(con, policy, phash, None, full)
             summary.seconds = time.perf_counter() - started
             return summary
         resume = options.since or (None if full else state[0] if state else None)
@@ -214,12 +222,29 @@ def run_policy(store: RiskStore, policy: Policy, options: RunOptions) -> RunSumm
             new, updated, total = _update_alerts(con, policy)
             summary.alerts_new, summary.alerts_updated, summary.alerts_total = new, updated, total
             _commit_state(con, policy, phash, max_day, full)
-            con.execute("COMMIT")
+            if options.dry_run:
+                summary.preview = _preview(con, policy)
+                con.execute("ROLLBACK")
+            else:
+                con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _preview(con: duckdb.DuckDBPyConnection, policy: Policy) -> list[dict[str, Any]]:
+    rows = con.execute(
+        'SELECT "user", severity, score, first_day, last_day, days FROM alerts '
+        'WHERE policy = ? ORDER BY score DESC, "user"',
+        [policy.name],
+    ).fetchall()
+    keys = ("user", "severity", "score", "first_day", "last_day", "days")
+    return [
+        dict(zip(keys, (str(r[0]), r[1], r[2], str(r[3]), str(r[4]), r[5]), strict=True))
+        for r in rows
+    ]
 
 
 def _commit_state(
