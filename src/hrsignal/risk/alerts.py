@@ -104,6 +104,7 @@ def list_alerts(
     policy: str | None = None,
     severity: str | None = None,
     status: str | None = None,
+    actor: str | None = None,
 ) -> list[dict[str, Any]]:
     """Alerts, most severe and most recent first; users pseudonymised unless ``reveal``."""
     rs = open_store(store)
@@ -120,7 +121,7 @@ def list_alerts(
     with rs.connect() as con:
         rows = con.execute(sql, params).fetchall()
         if reveal and rows:
-            record_reveal(con, f"alert list ({len(rows)} alerts)")
+            record_reveal(con, f"alert list ({len(rows)} alerts)", actor=actor)
     return [_alert_row(r, names) for r in rows]
 
 
@@ -131,6 +132,7 @@ def get_alert(
     reveal: bool = False,
     max_events: int = 50,
     policies: dict[str, Policy] | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """One alert with its explanation: trigger, indicators with the user's baseline, peers,
     sequences, a daily timeline over the user's window, and the raw events behind it."""
@@ -162,7 +164,7 @@ def get_alert(
         alert["peers"] = json.loads(peak[4])["cumulative_exfiltration"] if peak else None
         alert["events"] = _events(con, pol, user, row[6], row[7], max_events, names) if pol else []
         if reveal:
-            record_reveal(con, f"alert {alert_id}")
+            record_reveal(con, f"alert {alert_id}", actor=actor)
     return alert
 
 
@@ -217,7 +219,11 @@ def _events(
 
 
 def users_in_scope(
-    store: StoreLike = None, *, policy: str | None = None, reveal: bool = False
+    store: StoreLike = None,
+    *,
+    policy: str | None = None,
+    reveal: bool = False,
+    actor: str | None = None,
 ) -> list[dict[str, Any]]:
     """Users currently in a policy's scope, with the trigger and the window."""
     rs = open_store(store)
@@ -230,7 +236,7 @@ def users_in_scope(
     with rs.connect() as con:
         rows = con.execute(sql, [policy] if policy else []).fetchall()
         if reveal and rows:
-            record_reveal(con, f"scope list ({len(rows)} users)")
+            record_reveal(con, f"scope list ({len(rows)} users)", actor=actor)
     out = []
     for pol, user, trig, start, end in rows:
         t = json.loads(trig) if trig else {}
@@ -246,7 +252,9 @@ def users_in_scope(
     return out
 
 
-def user_risk_levels(store: StoreLike = None, *, reveal: bool = False) -> list[dict[str, Any]]:
+def user_risk_levels(
+    store: StoreLike = None, *, reveal: bool = False, actor: str | None = None
+) -> list[dict[str, Any]]:
     """Every user's current insider risk level (minor / moderate / elevated; 'none' after
     a level fell back is kept so consumers see the change)."""
     rs = open_store(store)
@@ -256,7 +264,7 @@ def user_risk_levels(store: StoreLike = None, *, reveal: bool = False) -> list[d
             'SELECT "user", level, previous, since, alert_id FROM risk_levels ORDER BY "user"'
         ).fetchall()
         if reveal and rows:
-            record_reveal(con, f"risk levels ({len(rows)} users)")
+            record_reveal(con, f"risk levels ({len(rows)} users)", actor=actor)
     return [
         {
             "user": names(u),
@@ -269,12 +277,12 @@ def user_risk_levels(store: StoreLike = None, *, reveal: bool = False) -> list[d
     ]
 
 
-def reveal_user(store: StoreLike, alias: str) -> str:
+def reveal_user(store: StoreLike, alias: str, *, actor: str | None = None) -> str:
     """The user behind a pseudonym (recorded in the reveal audit)."""
     rs = open_store(store)
     key = rs.pseudonym_key()
     with rs.connect() as con:
-        user = reveal(con, key, alias)
+        user = reveal(con, key, alias, actor=actor)
     if user is None:
         raise NotFoundError(f"no known user has the pseudonym {alias!r}")
     return user

@@ -34,18 +34,21 @@ def known_users(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [str(r[0]) for r in rows if r[0] is not None]
 
 
-def reveal(con: duckdb.DuckDBPyConnection, key: bytes, alias: str) -> str | None:
+def reveal(
+    con: duckdb.DuckDBPyConnection, key: bytes, alias: str, *, actor: str | None = None
+) -> str | None:
     """The user behind ``alias`` (None if no known user has it); the reveal is recorded."""
     for user in known_users(con):
         if hmac.compare_digest(pseudonym(key, user), alias):
-            record_reveal(con, f"pseudonym {alias}")
+            record_reveal(con, f"pseudonym {alias}", actor=actor)
             return user
     return None
 
 
-def record_reveal(con: duckdb.DuckDBPyConnection, what: str) -> None:
-    """Audit that identities were shown: when, by which OS account, what."""
-    con.execute("INSERT INTO reveals VALUES (now()::TIMESTAMP, ?, ?)", [_actor(), what])
+def record_reveal(con: duckdb.DuckDBPyConnection, what: str, *, actor: str | None = None) -> None:
+    """Audit that identities were shown: when, by whom (``actor``: a dashboard account or an
+    API token's name; else the OS account running the command), what."""
+    con.execute("INSERT INTO reveals VALUES (now()::TIMESTAMP, ?, ?)", [actor or _actor(), what])
 
 
 def _actor() -> str:
