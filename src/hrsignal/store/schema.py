@@ -5,7 +5,8 @@ Two families of tables:
 * identity and configuration: ``apps`` (Entra-like applications), ``app_secrets`` (argon2
   hashes only), ``app_certificates``, ``signing_keys`` (the token issuer's key pair),
   ``used_assertions`` (client-assertion ``jti`` replay protection), ``admin_tokens``,
-  ``connectors`` (job id -> app, scenarios, file mapping);
+  ``connectors`` (job id -> app, scenarios, file mapping), ``accounts`` and ``web_sessions``
+  (dashboard sign-in, see :mod:`hrsignal.store.accounts`);
 * HR data and its log: ``uploads`` and ``upload_rejects`` (the connector log),
   ``hr_current`` (the latest version of each record, one row per identity) and
   ``hr_versions`` (every superseded version, append-only: a record's full history is its
@@ -154,6 +155,37 @@ upload_rejects = Table(
     Column("severity", String(8), nullable=False),
     Column("code", String(40), nullable=False),
     Column("message", Text, nullable=False),
+)
+
+
+# Dashboard sign-in (hrsignal.store.accounts): local accounts with a role, argon2id password
+# hashes and a consecutive-failure counter for throttling; server-side sessions keyed by the
+# SHA-256 of the cookie's random token (a stolen database holds no usable cookie).
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("failed_signins", Integer, nullable=False),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column(
+        "account",
+        String(64),
+        ForeignKey("accounts.name", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 
