@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hrsignal import __version__
 from hrsignal.errors import HrsignalError
-from hrsignal.server import admin, ingest, oauth
+from hrsignal.server import admin, ingest, oauth, risk_api
 from hrsignal.server.context import AppState
 from hrsignal.server.problems import error_body, error_response
 from hrsignal.server.settings import Settings
@@ -168,6 +168,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(admin.router)
     app.include_router(oauth.router)
+    app.include_router(risk_api.router)
     if settings.access_log:
         app.add_middleware(AccessLog)
     return app

@@ -83,6 +83,13 @@ def _is_loopback(host: str) -> bool:
     help="Purge records whose last working/effective date is older than this (automatic).",
 )
 @click.option("--no-date-window", is_flag=True, help="Do not check the LastWorkingDate window.")
+@click.option(
+    "--risk-dir",
+    type=click.Path(file_okay=False),
+    envvar="HRSIGNAL_RISK_DIR",
+    default=None,
+    help="The risk engine's data directory read by /api/risk (default: hrsignal risk's).",
+)
 def serve_command(
     db_url: str | None,
     host: str,
@@ -96,6 +103,7 @@ def serve_command(
     token_lifetime: int,
     retention_days: int | None,
     no_date_window: bool,
+    risk_dir: str | None,
 ) -> None:
     """Run the connector service (token endpoints, /api/signals, admin API)."""
     import uvicorn
@@ -121,6 +129,7 @@ def serve_command(
         retention_days=retention_days,
         public_url=public_url,
         date_window=None if no_date_window else DateWindow(),
+        risk_dir=risk_dir,
     )
     store = open_store(settings.db_url)
     if not identity.has_admin_token(store):

@@ -40,3 +40,6 @@ class Settings:
     public_url: str | None = None
     #: Emit one JSON access-log line per request.
     access_log: bool = True
+    #: The risk engine's analytics store read by the risk API and the dashboard
+    #: (None: the default one of ``hrsignal risk``).
+    risk_dir: str | None = None
