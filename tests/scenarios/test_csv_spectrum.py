@@ -189,11 +189,6 @@ def test_cases_in_other_encodings_read_the_same(
     assert [line for b in batches for line in b.lines.tolist()] == expected_lines(want)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug reported to the lead: read_header_bytes splits lines on LF only, so a "
-    "UTF-8 file with CR-only line endings reads as a header with no records",
-)
 def test_cr_only_line_endings_read_like_lf() -> None:
     """A UTF-8 file whose records end in a bare CR (classic Mac, some exports) reads the same
     records as the LF version, as the UTF-16 path and both readers' line counting already do:
@@ -205,3 +200,45 @@ def test_cr_only_line_endings_read_like_lf() -> None:
     with open_validation(io.BytesIO(cr), scenario="resignations", options=OPTIONS) as run:
         rows = [row for b in run for row in b.raw.to_pylist()]
     assert rows == want
+
+
+def _to_cr(text: str) -> str:
+    return text.replace("\r\n", "\r").replace("\n", "\r")
+
+
+@pytest.mark.parametrize("reader", [read_fast, read_exact], ids=["fast", "exact"])
+@pytest.mark.parametrize("name", CASES)
+def test_cases_with_cr_only_line_endings(name: str, reader: Callable[[BinaryIO], Read]) -> None:
+    """Every case rewritten with bare CR line breaks (records and quoted values alike) reads,
+    through either reader, to the expected values with their breaks as CR, on the same lines:
+    the header ends at its first CR outside quotes instead of swallowing the file."""
+    want = [{k: _to_cr(v) for k, v in row.items()} for row in expected(name)]
+    data = (SPECTRUM / "csvs" / f"{name}.csv").read_bytes()
+    got = reader(io.BytesIO(data.replace(b"\r\n", b"\r").replace(b"\n", b"\r")))
+    assert got.rows == want
+    assert got.records == list(range(1, len(want) + 1))
+    assert got.lines == expected_lines(want)
+
+
+@pytest.mark.parametrize(
+    ("data", "names", "lines", "end"),
+    [
+        (b"a,b\rx,y\r", ["a", "b"], 1, 4),
+        (b"a,b\r\nx,y\r\n", ["a", "b"], 1, 5),
+        (b"a,b\nx,y\n", ["a", "b"], 1, 4),
+        (b'"a\rb",c\rx,y\r', ["a\rb", "c"], 2, 8),
+        (b'"a\r\nb","c""\nd"\nx,y\n', ["a\r\nb", 'c"\nd'], 3, 15),
+        (b"a,b", ["a", "b"], 1, 3),
+        # the CR is the last byte of the first 64 KiB read, its LF the first of the next
+        (b"a" * 65535 + b"\r\nx\r\n", ["a" * 65535], 1, 65537),
+    ],
+    ids=["cr", "crlf", "lf", "cr-in-quotes", "breaks-and-doubled-quotes", "no-break", "crlf-split"],
+)
+def test_header_ends_at_the_first_line_break_outside_quotes(
+    data: bytes, names: list[str], lines: int, end: int
+) -> None:
+    """The header record ends after its first CR, LF or CRLF outside quotes; breaks inside a
+    quoted name count as lines, and the data starts right after the header's line break."""
+    header = src.read_header_bytes(io.BytesIO(data), 0, ",")
+    assert header is not None
+    assert (header.names, header.lines, header.end_offset) == (names, lines, end)

@@ -158,6 +158,25 @@ def test_unterminated_quote_is_reported() -> None:
     assert ("unterminated-quote", 2, None) in codes(report)
 
 
+@pytest.mark.parametrize("before", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("ending", ["\r\n", ""], ids=["line-break", "no-final-break"])
+def test_unterminated_quote_is_one_finding_at_its_record(before: int, ending: str) -> None:
+    """An unclosed quote gives exactly one finding, the unterminated quote at the record that
+    opens it, not also a field-count error for the fields it swallowed, wherever the record
+    falls among the exact reader's batches (here of 2 records)."""
+    bad = 'b@contoso.com,2026-11-02T09:15:49Z,"2026-11-27T17:00:00Z,x\r\n'
+    tail = ",".join(ROW) + "\r\n" + ",".join(ROW) + ending
+    rows = [[f"u{i}@contoso.com", *ROW[1:]] for i in range(before)]
+    data = (_text(rows) + bad + tail).encode()
+    report = _mapping_report(data, batch_size=2)
+    assert codes(report) == [
+        ("unterminated-quote", before + 1, None),
+        ("unknown-column", None, "Remarks"),
+    ]
+    assert report.errors[0].line == before + 2
+    assert report.records == before + 1 and report.valid_records == before
+
+
 def test_empty_header_only_binary() -> None:
     """Empty file: error; header only: a no-records warning; binary: not text."""
     empty = check(b"", "resignations")

@@ -59,6 +59,7 @@ FIELD_SIZE_LIMIT = 16 * 1024 * 1024
 csv.field_size_limit(FIELD_SIZE_LIMIT)
 
 _BLOCK_SIZE = 1 * 1024 * 1024
+_HEADER_CHUNK = 64 * 1024
 _NEWLINE_RE = "\r\n|\r|\n"
 
 
@@ -196,24 +197,57 @@ class Header:
 
 
 def read_header_bytes(stream: BinaryIO, start: int, delimiter: str) -> Header | None:
-    """Read the UTF-8 header record (it may span lines inside quotes); None if the file is empty."""
-    stream.seek(start)
-    raw = b""
-    lines = 0
-    while True:
-        line = stream.readline(FIELD_SIZE_LIMIT)
-        if not line:
-            break
-        raw += line
-        lines += 1
-        if raw.count(b'"') % 2 == 0:
-            break
+    """Read the UTF-8 header record (it may span lines inside quotes); None if the file is empty.
+
+    The header ends at the first CR, LF or CRLF outside quotes, so a file with classic-Mac
+    CR-only line endings has a one-line header like any other (Arrow's parser, which reads the
+    records after it, takes a bare CR as a line break too).
+    """
+    raw = _header_record(stream, start)
+    end_offset = start + len(raw)
     if not raw.strip(b"\r\n"):
         return None
     text = raw.decode("utf-8", errors="replace")
     names = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
-    # Arrow counts "\r" alone as a line break too; count lines the same way.
-    return Header(names=names, end_offset=stream.tell(), lines=max(lines, _count_lines(text)))
+    return Header(names=names, end_offset=end_offset, lines=_count_lines(text))
+
+
+def _header_record(stream: BinaryIO, start: int) -> bytes:
+    """The bytes of the first record, with its line break (CR, LF or CRLF) if it has one."""
+    stream.seek(start)
+    raw = bytearray()
+    quoted = False
+    while len(raw) < FIELD_SIZE_LIMIT:
+        chunk = stream.read(_HEADER_CHUNK)
+        if not chunk:
+            return bytes(raw)
+        base = len(raw)
+        raw += chunk
+        pos = base
+        while True:
+            # the next quote or line break from pos; quotes toggle, breaks outside quotes end
+            brk = _next_break(raw, pos) if not quoted else -1
+            quote = raw.find(b'"', pos)
+            if not quoted and brk >= 0 and (quote < 0 or brk < quote):
+                end = brk + 1
+                if raw[brk] == 0x0D:
+                    if end == len(raw):  # is the CR followed by an LF in the next chunk?
+                        raw += stream.read(1)
+                    if raw[end : end + 1] == b"\n":
+                        end += 1
+                return bytes(raw[:end])
+            if quote < 0:
+                break
+            quoted = not quoted
+            pos = quote + 1
+    return bytes(raw)
+
+
+def _next_break(raw: bytearray, pos: int) -> int:
+    cr, lf = raw.find(b"\r", pos), raw.find(b"\n", pos)
+    if cr < 0 or lf < 0:
+        return max(cr, lf)
+    return min(cr, lf)
 
 
 def _count_lines(text: str) -> int:
@@ -459,6 +493,10 @@ def exact_batches(
         except csv.Error as exc:
             record += 1
             if record > skip_records:
+                if len(records) >= batch_size:
+                    yield _to_batch(cells, records, lines, structural, findings)
+                    cells = [[] for _ in range(ncols)]
+                    records, lines, structural, findings = [], [], [], []
                 findings.append(
                     error(
                         Code.FIELD_COUNT,
@@ -474,6 +512,12 @@ def exact_batches(
         record += 1
         if record <= skip_records:
             continue
+        # Flush before adding a record, not after: the last record then always stays in the
+        # final batch, where an unterminated quote found at the end of the file is reported.
+        if len(records) >= batch_size:
+            yield _to_batch(cells, records, lines, structural, findings)
+            cells = [[] for _ in range(ncols)]
+            records, lines, structural, findings = [], [], [], []
         bad = len(row) != ncols
         if bad:
             findings.append(
@@ -489,17 +533,17 @@ def exact_batches(
             )
             row = (row + [""] * ncols)[:ncols]
         _append(cells, row, records, lines, structural, record, start, bad)
-        if len(records) >= batch_size:
-            yield _to_batch(cells, records, lines, structural, findings)
-            cells = [[] for _ in range(ncols)]
-            records, lines, structural, findings = [], [], [], []
     if counter.quote_open and records:
+        # The open quote swallowed the rest of the file into this record, which is why its
+        # field count is wrong too: report the cause once, not the symptom as well.
+        last = records[-1]
+        findings = [f for f in findings if not (f.code is Code.FIELD_COUNT and f.record == last)]
         findings.append(
             error(
                 Code.UNTERMINATED_QUOTE,
                 "a quoted field is never closed: everything from here to the end of the file "
                 'was read as one value; add the closing quote (")',
-                record=records[-1],
+                record=last,
                 line=lines[-1],
             )
         )
