@@ -221,6 +221,11 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 record``, ``5,000 records``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def emit_summary(summary: UploadSummary, fmt: str) -> None:
     """The final summary: JSON on stdout, or a few lines of text."""
     if fmt == "json":
@@ -236,8 +241,10 @@ def emit_summary(summary: UploadSummary, fmt: str) -> None:
     ):
         print_report(summary.report)
     lines = {
-        "uploaded": f"uploaded {summary.valid_records if summary.rejects else summary.records:,}"
-        f" records in {summary.chunks_sent} chunks"
+        "uploaded": "uploaded "
+        + _count(summary.valid_records if summary.rejects else summary.records, "record")
+        + " in "
+        + _count(summary.chunks_sent, "chunk")
         + (
             f" ({summary.chunks_skipped_from_checkpoint} acknowledged earlier)"
             if summary.chunks_skipped_from_checkpoint
@@ -245,8 +252,8 @@ def emit_summary(summary: UploadSummary, fmt: str) -> None:
         ),
         "already_uploaded": "already uploaded: every chunk of this content was acknowledged "
         "for this job (use --force to send it again)",
-        "dry_run": f"dry run: {summary.chunks_planned} chunks would be sent; authenticated; "
-        "nothing sent",
+        "dry_run": f"dry run: {_count(summary.chunks_planned, 'chunk')} would be sent; "
+        "authenticated; nothing sent",
         "nothing_to_send": "the file has a header but no records: nothing to send",
         "refused": "upload refused: fix the errors above, or pass --skip-invalid to upload "
         "only the valid records",
