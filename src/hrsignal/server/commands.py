@@ -132,11 +132,19 @@ def serve_command(
         risk_dir=risk_dir,
     )
     store = open_store(settings.db_url)
-    if not identity.has_admin_token(store):
+    if not identity.has_admin_token(store) and sys.stderr.isatty():
         token = identity.create_admin_token(store, "first start")
         click.echo(
             f"admin API token (shown once; keep it safe): {token}\n"
             "  more with: hrsignal apps admin-token",
+            err=True,
+        )
+    elif not identity.has_admin_token(store):
+        # Not a terminal: this output goes to a journal or a container log, where a secret
+        # would outlive its display. The admin creates the token interactively instead.
+        click.echo(
+            "no admin API token yet; create one with `hrsignal apps admin-token` (not printed "
+            "here: this output is not a terminal and may be kept in a log)",
             err=True,
         )
     app = create_app(settings, store=store)
