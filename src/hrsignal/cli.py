@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "purge": "hrsignal.server.commands:purge_command",
     "risk": "hrsignal.risk.commands:risk_group",
     "eval": "hrsignal.evaluation.commands:eval_group",
+    "demo": "hrsignal.demo.commands:demo_command",
     "users": "hrsignal.web.commands:users_group",
 }
 
