@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
@@ -28,6 +28,26 @@ from hrsignal.risk.policy import Policy, Trigger
 from hrsignal.risk.store import RiskStore
 
 Progress = Callable[[str], None]
+
+
+class ScoringBackend(Protocol):
+    """Where the compiled scoring query runs; the default is DuckDB over the store's events.
+
+    Everything else (scope, targets, incremental state, alerts, levels) stays in the store:
+    a backend only reads the events and returns the scored user-days. The Spark backend is
+    :class:`hrsignal.risk.spark_backend.SparkBackend`.
+    """
+
+    dialect: Dialect
+
+    def max_event_day(self) -> str | None:
+        """The latest day with events (``YYYY-MM-DD``), or None when there are none."""
+        ...
+
+    def score(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """Run ``sql`` over the events and ``con``'s ``_targets`` and ``directory``; leave its
+        rows in ``con``'s temp table ``_result``."""
+        ...
 
 
 @dataclass(slots=True)
@@ -65,6 +85,8 @@ class RunOptions:
     dry_run: bool = False
     progress: Progress | None = None
     dialect: Dialect = field(default_factory=Dialect)
+    #: run the scoring query elsewhere (its dialect replaces ``dialect``); None = DuckDB
+    backend: ScoringBackend | None = None
 
 
 def _trigger_sql(t: Trigger) -> str:
@@ -148,8 +170,9 @@ def build_scope(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
 def run_policy(store: RiskStore, policy: Policy, options: RunOptions) -> RunSummary:
     """Score ``policy`` and update its alerts; return the summary."""
     started = time.perf_counter()
-    max_day = store.max_event_day()
-    compiler = PolicyCompiler(policy, options.dialect)
+    backend = options.backend
+    max_day = backend.max_event_day() if backend else store.max_event_day()
+    compiler = PolicyCompiler(policy, backend.dialect if backend else options.dialect)
     phash = policy.fingerprint()
     with store.connect() as con:
         state = con.execute(
@@ -189,17 +212,10 @@ def run_policy(store: RiskStore, policy: Policy, options: RunOptions) -> RunSumm
         if bounds and bounds[0] is not None:
             summary.first_day, summary.last_day = str(bounds[0]), str(bounds[1])
         if summary.users_scored and bounds and bounds[0] is not None:
-            # Literal dates let DuckDB skip the day partitions outside the range.
-            sql = compiler.compile((bounds[0], bounds[1]))
+            # Literal dates let the engine skip the day partitions outside the range.
+            _score(con, backend, policy, compiler.compile((bounds[0], bounds[1])))
         else:  # nobody to score; removed users' days and alerts still go below
-            sql = (
-                'SELECT "user", day, score, alerting, indicators, boosters, sequences '
-                "FROM user_days WHERE false"
-            )
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {sql}")
-        except duckdb.Error as exc:
-            raise StoreError(f"policy {policy.name}: the scoring query failed ({exc})") from None
+            _score(con, None, policy, "SELECT * EXCLUDE (policy) FROM user_days WHERE false")
         counts = con.execute("SELECT count(*), count(*) FILTER (WHERE alerting) FROM _result")
         n = counts.fetchone()
         summary.user_days, summary.alerting_days = (int(n[0]), int(n[1])) if n else (0, 0)
@@ -232,6 +248,19 @@ def run_policy(store: RiskStore, policy: Policy, options: RunOptions) -> RunSumm
             raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _score(
+    con: duckdb.DuckDBPyConnection, backend: ScoringBackend | None, policy: Policy, sql: str
+) -> None:
+    """Leave the scored user-days in ``_result``: by the backend, or by DuckDB itself."""
+    if backend is not None:
+        backend.score(con, sql)
+        return
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {sql}")
+    except duckdb.Error as exc:
+        raise StoreError(f"policy {policy.name}: the scoring query failed ({exc})") from None
 
 
 def _preview(con: duckdb.DuckDBPyConnection, policy: Policy) -> list[dict[str, Any]]:

@@ -2,9 +2,8 @@
 
 This is what "another engine adds a dialect" means in practice: the scoring model stays in
 :class:`~hrsignal.risk.compiler.PolicyCompiler`; only these spellings change. The dialect is
-checked by golden tests of the generated SQL; running it needs a Spark session reading the same
-Parquet layout (``events/source=*/day=*``), which is the planned Spark backend's executor and is
-not part of hrsignal yet.
+checked by golden tests of the generated SQL and run by
+:class:`hrsignal.risk.spark_backend.SparkBackend` (``hrsignal risk run --engine spark``).
 """
 
 from __future__ import annotations
@@ -57,7 +56,7 @@ class SparkDialect(Dialect):
     def cast(self, expr: str, type_: str) -> str:
         """Spark type names; structs become JSON text through to_json."""
         if type_ == "VARCHAR" and expr.lstrip().startswith("named_struct("):
-            return f"to_json({expr})"
+            return self.json_list_text(expr)
         return f"CAST({expr} AS {_TYPES.get(type_, type_)})"
 
     def list_len(self, expr: str) -> str:
@@ -65,8 +64,8 @@ class SparkDialect(Dialect):
         return f"size({expr})"
 
     def json_list_text(self, expr: str) -> str:
-        """``to_json`` of an array of structs."""
-        return f"to_json({expr})"
+        """``to_json``, keeping null fields as DuckDB's json_object does."""
+        return f"to_json({expr}, map('ignoreNullFields', 'false'))"
 
     def empty_json_list(self) -> str:
         """An empty array."""
