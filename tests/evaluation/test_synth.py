@@ -7,8 +7,8 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+from hrsignal.evaluation.prepare import DEFAULT_HEADERS
 from hrsignal.evaluation.synth import SynthConfig, SynthResult, generate
-from hrsignal.evaluation.synth_write import HEADERS
 
 
 def _digest(root: Path) -> str:
@@ -32,7 +32,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
 
 def test_layout_headers_and_date_format(org: SynthResult) -> None:
     """Each activity file has the r4.2 header and MM/DD/YYYY HH:MM:SS dates (some unpadded)."""
-    for table, header in HEADERS.items():
+    for table, header in DEFAULT_HEADERS["r4.2"].items():
         with (org.path / f"{table}.csv").open(newline="") as stream:
             rows = csv.reader(stream)
             assert tuple(next(rows)) == header

@@ -19,62 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from hrsignal.evaluation.prepare import DEFAULT_HEADERS, TABLES
 from hrsignal.evaluation.synth_plan import DEPARTMENTS, JOB_SITES, Org, Planted
 
 if TYPE_CHECKING:
     from hrsignal.evaluation.synth import SynthConfig
 
-HEADERS: dict[str, tuple[str, ...]] = {
-    "logon": ("id", "date", "user", "pc", "activity"),
-    "device": ("id", "date", "user", "pc", "activity"),
-    "file": ("id", "date", "user", "pc", "filename", "content"),
-    "email": (
-        "id",
-        "date",
-        "user",
-        "pc",
-        "to",
-        "cc",
-        "bcc",
-        "from",
-        "size",
-        "attachments",
-        "content",
-    ),
-    "http": ("id", "date", "user", "pc", "url", "content"),
-}
-#: r5.2 adds columns: device file trees, file activities and directions, e-mail activities,
-#: and lists attachments by name instead of counting them.
-HEADERS_R52: dict[str, tuple[str, ...]] = {
-    "logon": HEADERS["logon"],
-    "device": ("id", "date", "user", "pc", "file_tree", "activity"),
-    "file": (
-        "id",
-        "date",
-        "user",
-        "pc",
-        "filename",
-        "activity",
-        "to_removable_media",
-        "from_removable_media",
-        "content",
-    ),
-    "email": (
-        "id",
-        "date",
-        "user",
-        "pc",
-        "to",
-        "cc",
-        "bcc",
-        "from",
-        "activity",
-        "size",
-        "attachments",
-        "content",
-    ),
-    "http": HEADERS["http"],
-}
 _ATTACHMENTS = pa.array(
     ["", "C:\\plan.pdf(81234)", "C:\\plan.pdf(81234);C:\\x.zip(2001)", "a.doc(1);b.doc(2);c.doc(3)"]
 )
@@ -184,18 +134,18 @@ def write_org(
 ) -> dict[str, int]:
     """Write every file of ``org`` into ``path``; return the row count of each activity file."""
     pools = _Pools(org, config, rng)
-    headers = HEADERS if config.layout == "r4.2" else HEADERS_R52
-    outs = {t: _Out(path / f"{t}.csv", headers[t]) for t in HEADERS}
+    headers = DEFAULT_HEADERS[config.layout]
+    outs = {t: _Out(path / f"{t}.csv", headers[t]) for t in TABLES}
     planted: dict[int, list[Planted]] = defaultdict(list)
     for ev in org.planted:
         planted[ev.day].append(ev)
     answers: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    counters = dict.fromkeys(HEADERS, 0)
+    counters = dict.fromkeys(TABLES, 0)
     epoch0 = (org.start - dt.date(1970, 1, 1)).days * 86400
     try:
         for day in range(org.days):
             base = _base_day(org, pools, config, rng, day)
-            for table in HEADERS:
+            for table in TABLES:
                 extra = [ev for ev in planted.get(day, []) if ev.table == table]
                 chunk, tags, times = _chunk(
                     table, base[table], extra, pools, epoch0 + day * 86400, counters, rng, config
