@@ -23,6 +23,52 @@ from pathlib import Path
 
 import pytest
 
+from tests.reliability import logscan
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--runslow`` runs the soaks; ``--reliability-figures FILE`` writes RELIABILITY.md's
+    figures (one JSON document of every scenario run)."""
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+    parser.addoption(
+        "--reliability-figures",
+        default=None,
+        metavar="FILE",
+        help="write the reliability scenarios' figures to FILE (JSON)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every log record of the session is scanned for secrets (tests/reliability/logscan)."""
+    logscan.install()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` are skipped unless ``--runslow`` is given."""
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="a long soak: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when a secret reached a log record or a watched log file."""
+    found, scanned = logscan.finish()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if found:
+        if reporter is not None:
+            reporter.write_line(f"SECRETS IN LOGS ({len(found)}):", red=True)
+            for hit in found[:20]:
+                reporter.write_line("  " + hit, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter is not None and reporter.verbosity >= 0:
+        reporter.write_line(
+            f"secrets-in-logs scan: clean ({scanned['records']} log records, "
+            f"{scanned['files']} process log files)"
+        )
+
 
 def _pg_bin() -> Path | None:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
