@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shlex
 import signal
 import socket
 import ssl
@@ -146,7 +147,8 @@ def test_served_demo_answers_on_its_url_and_stops_on_sigint(
     served: tuple[subprocess.Popen[str], str, Path, Path, list[str]],
 ) -> None:
     """The printed URL answers over TLS trusted through the demo CA; a second demo on the same
-    directory or port is refused while it runs; SIGINT stops it cleanly (exit 0, port closed)."""
+    directory or port is refused while it runs; the printed upload command works; SIGINT stops
+    it cleanly (exit 0, port closed)."""
     proc, url, home, ca, lines = served
     health = httpx.get(f"{url}/healthz", verify=ssl.create_default_context(cafile=ca), timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok"
@@ -159,6 +161,13 @@ def test_served_demo_answers_on_its_url_and_stops_on_sigint(
     same_port = run_demo("--dir", str(other), "--port", str(port), "--no-serve")
     assert same_port.exit_code == 2
     assert f"port {port} on 127.0.0.1 is already in use" in same_port.output
+
+    printed = next(line for line in lines if line.strip().startswith("hrsignal upload"))
+    by_hand = CliRunner().invoke(
+        cli, [*shlex.split(printed)[1:], "--state-dir", str(home.parent / "state")]
+    )
+    assert by_hand.exit_code == 0, by_hand.output
+    assert "uploaded 4 records" in by_hand.output
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0

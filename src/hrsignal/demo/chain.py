@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -44,7 +45,7 @@ ROLES = ("admin", "analyst", "investigator")
 _MARKER = ".hrsignal-demo"
 _LOCK = "demo.lock"
 #: What a fresh start removes (everything the demo writes except its TLS files).
-_OWNED = ("hrsignal.db", "hrsignal.db-wal", "hrsignal.db-shm", "risk", "state")
+_OWNED = ("hrsignal.db", "hrsignal.db-wal", "hrsignal.db-shm", "risk", "state", "uploader.secret")
 
 
 def default_demo_dir() -> Path:
@@ -101,8 +102,11 @@ class DemoResult:
     directory: Path
     url: str
     ca_path: Path
+    tenant_id: str = ""
     app_id: str = ""
     job_id: str = ""
+    #: The uploader app's secret, in a 0600 file, for trying ``hrsignal upload`` by hand.
+    secret_file: Path | None = None
     upload: UploadResult | None = None
     events: dict[str, int] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -168,10 +172,15 @@ def register(store: Any, result: DemoResult, narrator: Narrator) -> str:
 
     tenant = identity.default_tenant(store)
     new = identity.create_app(store, "demo-uploader", tenant_id=tenant, expires_in_days=30)
-    result.app_id = new.app.app_id
+    result.tenant_id, result.app_id = new.app.tenant_id, new.app.app_id
+    result.secret_file = result.directory / "uploader.secret"
+    fd = os.open(result.secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(new.secret)
     narrator.step(
         "app",
-        f"demo-uploader registered: app id {new.app.app_id}, tenant {new.app.tenant_id}",
+        f"demo-uploader registered: app id {new.app.app_id}, tenant {new.app.tenant_id}, "
+        f"secret in {result.secret_file.name} (0600)",
     )
     sample = bundled(HR_FILE)
     with open_validation(sample, scenario="resignations") as run:
@@ -200,7 +209,6 @@ def upload(
     narrator: Narrator,
     *,
     secret: str,
-    tenant_id: str,
     state_dir: Path,
     now: dt.datetime,
 ) -> UploadResult:
@@ -213,7 +221,7 @@ def upload(
     from hrsignal.store import uploads
 
     endpoints = resolve_endpoints(
-        tenant_id=tenant_id,
+        tenant_id=result.tenant_id,
         app_id=result.app_id,
         job_id=result.job_id,
         login_url=result.url,
@@ -351,7 +359,6 @@ def run_demo(
     from hrsignal.demo.service import DemoService
     from hrsignal.demo.tls import ensure_tls
     from hrsignal.server.settings import Settings
-    from hrsignal.store import identity
     from hrsignal.store.engine import open_store
 
     with demo_directory(directory) as home:
@@ -374,7 +381,6 @@ def run_demo(
                     result,
                     narrator,
                     secret=secret,
-                    tenant_id=identity.default_tenant(store),
                     state_dir=home / "state",
                     now=now,
                 )

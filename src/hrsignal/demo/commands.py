@@ -18,7 +18,14 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hrsignal.demo.chain import REFERENCE_NOW, DemoResult, default_demo_dir, run_demo
+from hrsignal.demo.chain import (
+    HR_FILE,
+    REFERENCE_NOW,
+    DemoResult,
+    bundled,
+    default_demo_dir,
+    run_demo,
+)
 from hrsignal.errors import HrsignalError, UsageError
 
 
@@ -66,7 +73,7 @@ def alerts_table(result: DemoResult) -> Table:
     return table
 
 
-def _signin(console: Console, result: DemoResult, serving: bool) -> None:
+def _signin(console: Console, result: DemoResult, serving: bool, now_text: str) -> None:
     if serving:
         console.print(f"\n[bold]dashboard[/bold]  {result.url}/", highlight=False)
         console.print(
@@ -82,6 +89,20 @@ def _signin(console: Console, result: DemoResult, serving: bool) -> None:
             )
     elif result.accounts_note:
         console.print(f"  no sign-in: {result.accounts_note}", highlight=False)
+    if serving and result.secret_file is not None:
+        console.print(
+            "\nupload by hand to the same connector (re-sending saves nothing twice; "
+            "--force sends again):",
+            highlight=False,
+        )
+        console.print(
+            f"  hrsignal upload {bundled(HR_FILE)} --tenant-id {result.tenant_id} "
+            f"--app-id {result.app_id} --job-id {result.job_id} "
+            f"--app-secret-file {result.secret_file} --login-url {result.url} "
+            f"--ingestion-url {result.url} --ca-bundle {result.ca_path} "
+            f"--now {now_text}",
+            highlight=False,
+        )
     if not serving:
         home = result.directory
         console.print(
@@ -185,7 +206,7 @@ def demo_command(directory: Path | None, port: int, now_text: str, no_serve: boo
                 console.print(alerts_table(result))
             else:
                 console.print("no alerts")
-            _signin(console, result, serving=not no_serve)
+            _signin(console, result, serving=not no_serve, now_text=now_text)
             if no_serve:
                 return
             console.print("\nserving until Ctrl-C", highlight=False)
