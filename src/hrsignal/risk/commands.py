@@ -192,7 +192,8 @@ def policies_validate(files: tuple[Path, ...], sql: bool) -> None:
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="HR CSV(s) with the triggers (resignations, ...; employee-profile adds "
-    "departments). Replaces the stored triggers.",
+    "departments), or a Parquet export of the store's HR records (.parquet). Replaces the "
+    "stored triggers.",
 )
 @click.option(
     "--db",
@@ -219,6 +220,27 @@ def policies_validate(files: tuple[Path, ...], sql: bool) -> None:
     default=None,
     help="POST risk level changes to this URL.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the scoring runs: DuckDB over DATA_DIR/events, or Apache Spark over --events "
+    "(needs hrsignal[spark]).",
+)
+@click.option(
+    "--events",
+    "events_source",
+    default=None,
+    help="With --engine spark: Parquet path(s) in the event model (comma-separated; "
+    "s3a://, abfss://, ... or DATA_DIR/events) or a catalog table name.",
+)
+@click.option(
+    "--spark-master",
+    envvar="HRSIGNAL_SPARK_MASTER",
+    default=None,
+    help="With --engine spark: the Spark master URL (default: spark-submit's or local[*]).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def run_command(
@@ -231,15 +253,28 @@ def run_command(
     dry_run: bool,
     policy_file: Path | None,
     webhook: str | None,
+    engine: str,
+    events_source: str | None,
+    spark_master: str | None,
     fmt: str,
 ) -> None:
     """Score in-scope users and update alerts and risk levels."""
     from hrsignal.risk.engine import RunOptions, run_policies
-    from hrsignal.risk.hr import as_of, hr_from_csv, hr_from_db, save_triggers
+    from hrsignal.risk.hr import as_of, hr_from_db, hr_from_file, save_triggers
     from hrsignal.risk.levels import notify, update_levels
     from hrsignal.risk.policy import available_policies, select_policies
 
     store = _store(ctx)
+    if engine == "spark" and not events_source:
+        raise UsageError(
+            "--engine spark needs --events PATH_OR_TABLE",
+            hint="e.g. --events s3a://lake/hrsignal/events or --events security.audit_events",
+        )
+    if engine == "duckdb" and (events_source or spark_master):
+        raise UsageError(
+            "--events and --spark-master go with --engine spark",
+            hint="the DuckDB engine reads the imported events of --data-dir",
+        )
     if hr_files and db_url and "HRSIGNAL_DB" not in os.environ:
         raise UsageError("give --hr or --db, not both")
     if dry_run and (hr_files or (db_url and "HRSIGNAL_DB" not in os.environ)):
@@ -258,7 +293,7 @@ def run_command(
 
         tables, dirs, rejected = [], [], 0
         for file in hr_files:
-            table, directory, bad = hr_from_csv(file)
+            table, directory, bad = hr_from_file(file)
             tables.append(table)
             rejected += bad
             if directory is not None:
@@ -280,12 +315,18 @@ def run_command(
             n = save_triggers(con, table, origin="db")
         notes.append(f"HR triggers: {n} record(s) from the connector store")
     options = RunOptions(since=as_of(since), full=full, progress=_progress, dry_run=dry_run)
+    last_day = store.max_event_day
+    if engine == "spark" and events_source:
+        from hrsignal.risk.spark_backend import SparkBackend, spark_session
+
+        backend = SparkBackend(spark_session(spark_master), events_source)
+        options.backend, last_day = backend, backend.max_event_day
     summaries = run_policies(store, policies, options)
     if dry_run:
         _print_dry_run(store, summaries, fmt)
         return
     with store.connect() as con:
-        changes = update_levels(con, as_of=store.max_event_day())
+        changes = update_levels(con, as_of=last_day())
         sent, errors = notify(con, webhook) if webhook else (0, [])
     if fmt == "json":
         click.echo(

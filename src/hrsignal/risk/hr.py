@@ -61,6 +61,47 @@ def hr_from_csv(path: Path) -> tuple[pa.Table, pa.Table | None, int]:
     return _contract(table), _directory(table), rejected
 
 
+def hr_from_file(path: Path) -> tuple[pa.Table, pa.Table | None, int]:
+    """HR records of a CSV (validated, :func:`hr_from_csv`) or a ``.parquet`` export."""
+    if path.suffix.lower() == ".parquet":
+        return hr_from_parquet(path)
+    return hr_from_csv(path)
+
+
+def hr_from_parquet(path: Path) -> tuple[pa.Table, pa.Table | None, int]:
+    """HR records exported as Parquet with the contract's columns (``scenario``,
+    ``EmailAddress``, the dates, ...; ``EmployeeDepartment`` for employee profiles), as
+    ``hrsignal risk hr-export`` writes them from the connector's store. The records were
+    validated when the store saved them; rows with no ``EmailAddress`` or ``scenario`` are
+    skipped and counted."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataRejectedError(
+            f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})"
+        ) from None
+    missing = [c for c in ("scenario", "EmailAddress") if c not in table.column_names]
+    if missing:
+        raise DataRejectedError(
+            f"{path}: no column(s) {', '.join(missing)}; has {', '.join(table.column_names)}",
+            hint="export the HR records with 'hrsignal risk hr-export --db URL FILE.parquet'",
+        )
+    keep = pc.and_(pc.is_valid(table.column("scenario")), pc.is_valid(table.column("EmailAddress")))
+    valid = table.filter(keep)
+    if not valid.num_rows:
+        raise DataRejectedError(f"{path}: no HR records", hint="is this the right file?")
+    try:
+        contract = _contract(valid)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataRejectedError(
+            f"{path}: a column has the wrong type ({str(exc).splitlines()[0]})",
+            hint="dates must be timestamps, other columns strings",
+        ) from None
+    return contract, _directory(valid), table.num_rows - valid.num_rows
+
+
 def hr_from_db(db_url: str) -> pa.Table:
     """The latest HR records saved by the connector service (``hrsignal serve``)."""
     try:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from hrsignal.errors import StoreError, UsageError
+from hrsignal.risk.compiler import Dialect
 from hrsignal.risk.events import EVENT_COLUMNS
 from hrsignal.risk.spark import SparkDialect
 
@@ -72,7 +73,12 @@ def spark_session(master: str | None = None, *, app_name: str = "hrsignal-risk")
     if active is not None and master is None:
         active.conf.set("spark.sql.session.timeZone", "UTC")
         return active
-    builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        # progress bars would interleave with hrsignal's own progress lines on stderr
+        .config("spark.ui.showConsoleProgress", "false")
+    )
     if master:
         builder = builder.master(master)
     try:
@@ -130,7 +136,7 @@ def load_events(spark: SparkSession, source: str) -> DataFrame:
 class SparkBackend:
     """A :class:`~hrsignal.risk.engine.ScoringBackend` that runs the scoring query on Spark."""
 
-    dialect = SparkDialect()
+    dialect: Dialect = SparkDialect()
 
     def __init__(self, spark: SparkSession, events: str) -> None:
         self.spark = spark
@@ -148,6 +154,7 @@ class SparkBackend:
         scored user-days back into ``con`` as ``_result``."""
         from pyspark.errors import PySparkException
 
+        con.complete()  # the engine's last execute() may still hold a (read) result
         for name, query in (
             ("_targets", "SELECT * FROM _targets"),
             ("directory", 'SELECT "user", department FROM directory'),
