@@ -23,7 +23,13 @@ import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from hrsignal.errors import AuthError, ForbiddenError, NotFoundError, PayloadTooLargeError
+from hrsignal.errors import (
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    PayloadTooLargeError,
+    StoreError,
+)
 from hrsignal.scenarios import Code, Finding, ValidationOptions, open_validation
 from hrsignal.server import multipart
 from hrsignal.server.context import AppState, state
@@ -73,9 +79,12 @@ async def spool_body(request: Request, limit: int, directory: str | None = None)
             f"the request body ({int(declared)} bytes) is over the limit of {limit} bytes",
             hint="send smaller chunks (hrsignal upload --chunk-records N)",
         )
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, removed by caller
-        prefix="hrsignal-upload-", suffix=".body", dir=directory, delete=False
-    )
+    try:
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, removed by caller
+            prefix="hrsignal-upload-", suffix=".body", dir=directory, delete=False
+        )
+    except OSError as exc:
+        raise _spool_error(exc) from None
     path = Path(handle.name)
     size = 0
     try:
@@ -88,10 +97,23 @@ async def spool_body(request: Request, limit: int, directory: str | None = None)
                         hint="send smaller chunks (hrsignal upload --chunk-records N)",
                     )
                 handle.write(chunk)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise _spool_error(exc) from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return path
+
+
+def _spool_error(exc: OSError) -> StoreError:
+    """A full or read-only temporary directory: the service cannot take the upload now (503,
+    retryable), which is not the client's fault and not a bug (500)."""
+    return StoreError(
+        f"the service cannot store the upload's body in its temporary directory "
+        f"({exc.strerror}); nothing was saved",
+        hint="free space on the server (or point TMPDIR elsewhere) and send it again",
+    )
 
 
 def csv_from_body(body: Path, content_type: str) -> tuple[Path, str]:
@@ -111,8 +133,12 @@ def csv_from_body(body: Path, content_type: str) -> tuple[Path, str]:
         )
     part = wanted[0]
     target = body.with_suffix(".csv")
-    with target.open("wb") as out:
-        multipart.extract(body, part, out)
+    try:
+        with target.open("wb") as out:
+            multipart.extract(body, part, out)
+    except OSError as exc:
+        target.unlink(missing_ok=True)
+        raise _spool_error(exc) from None
     return target, part.filename or "upload.csv"
 
 

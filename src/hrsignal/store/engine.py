@@ -10,6 +10,7 @@ to SQLAlchemy's ``postgresql+psycopg://``.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,6 +104,10 @@ class Store:
                     yield conn
         except OperationalError as exc:
             raise StoreError(f"database {self.display_url} failed: {exc.orig}") from None
+        except sqlite3.OperationalError as exc:
+            # Bulk saves use the driver's cursor directly (records.py), so SQLite's own
+            # errors ("database or disk is full", "database is locked") arrive unwrapped.
+            raise StoreError(f"database {self.display_url} failed: {exc}") from None
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -160,8 +165,24 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
     except OperationalError as exc:
         raise StoreError(
             f"cannot open database {_redact(resolved)}: {exc.orig}",
-            hint="check the URL, that the server is running, and the credentials",
+            hint=_open_hint(resolved),
         ) from None
     except SQLAlchemyError as exc:
         raise StoreError(f"database {_redact(resolved)} failed: {exc}") from None
     return store
+
+
+def _open_hint(url: str) -> str:
+    """What to check when the database cannot be opened."""
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            directory = Path(database).expanduser().parent
+            if not os.access(directory, os.W_OK):
+                return (
+                    f"the directory {directory} is not writable (a read-only file system or "
+                    "its permissions): SQLite writes the database and its -wal and -shm "
+                    "files there"
+                )
+        return "check the path, the file's permissions and the free space"
+    return "check the URL, that the server is running, and the credentials"
