@@ -24,6 +24,7 @@ __all__ = [
     "list_alerts",
     "reveal_user",
     "set_alert_status",
+    "triage_history",
     "user_risk_levels",
     "users_in_scope",
 ]

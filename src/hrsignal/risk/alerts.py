@@ -21,6 +21,7 @@ import duckdb
 from hrsignal.errors import NotFoundError
 from hrsignal.risk.compiler import PolicyCompiler
 from hrsignal.risk.policy import Policy, available_policies
+from hrsignal.risk.pseudonym import _actor as _os_actor
 from hrsignal.risk.pseudonym import pseudonym, record_reveal, reveal
 from hrsignal.risk.store import RiskStore, default_data_dir
 
@@ -289,9 +290,15 @@ def reveal_user(store: StoreLike, alias: str, *, actor: str | None = None) -> st
 
 
 def set_alert_status(
-    store: StoreLike, alert_id: str, status: str, reason: str | None = None
+    store: StoreLike,
+    alert_id: str,
+    status: str,
+    reason: str | None = None,
+    *,
+    actor: str | None = None,
 ) -> None:
-    """Triage: needs_review -> confirmed / dismissed -> resolved."""
+    """Triage: needs_review -> confirmed / dismissed -> resolved; who (``actor``: a dashboard
+    account, else the OS account), when and why are recorded (:func:`triage_history`)."""
     from hrsignal.errors import UsageError
 
     allowed = ("needs_review", "confirmed", "dismissed", "resolved")
@@ -306,6 +313,25 @@ def set_alert_status(
             "UPDATE alerts SET status = ?, updated_at = now()::TIMESTAMP WHERE alert_id = ?",
             [status, alert_id],
         )
+        con.execute(
+            "INSERT INTO triage VALUES (?, now()::TIMESTAMP, ?, ?, ?)",
+            [alert_id, actor or _os_actor(), status, reason],
+        )
+
+
+def triage_history(store: StoreLike, alert_id: str) -> list[dict[str, Any]]:
+    """The alert's triage actions, oldest first: ``at``, ``actor``, ``status``, ``reason``."""
+    rs = open_store(store)
+    with rs.connect() as con:
+        rows = con.execute(
+            "SELECT triaged_at, actor, status, reason FROM triage WHERE alert_id = ? "
+            "ORDER BY triaged_at",
+            [alert_id],
+        ).fetchall()
+    return [
+        {"at": at.isoformat() + "Z", "actor": actor, "status": st, "reason": reason}
+        for at, actor, st, reason in rows
+    ]
 
 
 __all__ = [
@@ -314,6 +340,7 @@ __all__ = [
     "list_alerts",
     "reveal_user",
     "set_alert_status",
+    "triage_history",
     "user_risk_levels",
     "users_in_scope",
 ]

@@ -67,7 +67,11 @@ CREATE TABLE IF NOT EXISTS risk_levels (
     "user" VARCHAR PRIMARY KEY, level VARCHAR, previous VARCHAR, since TIMESTAMP,
     alert_id VARCHAR, notified BOOLEAN);
 CREATE TABLE IF NOT EXISTS reveals (revealed_at TIMESTAMP, actor VARCHAR, what VARCHAR);
+CREATE TABLE IF NOT EXISTS triage (
+    alert_id VARCHAR, triaged_at TIMESTAMP, actor VARCHAR, status VARCHAR, reason VARCHAR);
 """
+# ``triage`` (who set which status when, and why) was added within schema version 1: it is a
+# new table created on the next connection, which older readers ignore, so no store is misread.
 
 
 def default_data_dir() -> Path:

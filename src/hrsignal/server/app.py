@@ -24,6 +24,7 @@ from hrsignal.server.settings import Settings
 from hrsignal.server.tokens import TokenIssuer
 from hrsignal.store.engine import Store, open_store
 from hrsignal.store.records import purge
+from hrsignal.web import mount as mount_dashboard
 
 access_log = logging.getLogger("hrsignal.access")
 log = logging.getLogger("hrsignal.server")
@@ -169,6 +170,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(oauth.router)
     app.include_router(risk_api.router)
+    mount_dashboard(app)
     if settings.access_log:
         app.add_middleware(AccessLog)
     return app

@@ -1,0 +1,357 @@
+"""The admins' pages: connectors (with their upload log and rejected rows) and apps (secrets).
+
+A connector is created as in Purview's wizard: upload a sample file, the mapping proposed
+from its header is shown with a choice of column for every field, and the admin confirms it.
+Only the header of the sample is read; the file is not kept. An app secret is shown once, on
+the page that answers its creation, and is stored hashed; secrets expiring within
+:data:`EXPIRY_WARNING_DAYS` are flagged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from hrsignal.errors import ConfigError, PayloadTooLargeError, UsageError
+from hrsignal.scenarios import MULTI, open_validation, scenario_names
+from hrsignal.scenarios.mapping import FileMapping
+from hrsignal.scenarios.schema import get_scenario
+from hrsignal.server.admin import build_mapping
+from hrsignal.server.context import state
+from hrsignal.store import connectors as conns
+from hrsignal.store import identity
+from hrsignal.store import uploads as log_store
+from hrsignal.web import auth
+from hrsignal.web.auth import PAGES_ADMIN, SignedIn, Viewer
+from hrsignal.web.csvsafe import safe_csv
+from hrsignal.web.render import PageRoute, page, redirect
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+EXPIRY_WARNING_DAYS = 30
+#: Largest sample file accepted (only its header is read).
+MAX_SAMPLE_BYTES = 20 * 1024 * 1024
+_FINDINGS_SHOWN = 500
+
+
+async def _admin(person: SignedIn) -> Viewer:
+    auth.require_role(person, PAGES_ADMIN, "this page")
+    return person
+
+
+AdminViewer = Annotated[Viewer, Depends(_admin)]
+
+
+async def _posted(request: Request, person: Viewer, *, files: int = 0) -> dict[str, Any]:
+    """The form fields after the CSRF check (and the role check, done by ``_admin``)."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_SAMPLE_BYTES + 65536:
+        raise PayloadTooLargeError(f"the form is over {MAX_SAMPLE_BYTES // 2**20} MiB")
+    form = await request.form(max_files=files, max_fields=500)
+    auth.check_csrf(request, person, form.get("csrf_token"))
+    out: dict[str, Any] = {}
+    for key in form:
+        values = form.getlist(key)
+        out[key] = values if len(values) > 1 or key == "scenarios" else values[0]
+    return out
+
+
+def _mapping(
+    scenarios: list[str], document: dict[str, Any] | None, header: list[str] | None
+) -> FileMapping:
+    """The mapping, with a bad one a 400 (what the admin submitted), not a server error."""
+    try:
+        return build_mapping(scenarios, document, header)
+    except ConfigError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
+
+
+def _scenarios() -> list[str]:
+    return [s for s in scenario_names() if s != MULTI]
+
+
+# --- connectors ---------------------------------------------------------------------------
+
+
+def _summary(store: Any, c: conns.Connector) -> dict[str, Any]:
+    entries = log_store.list_uploads(store, c.job_id)
+    return {
+        "connector": c,
+        "last": entries[0] if entries else None,
+        "uploads": len(entries),
+        "saved": sum(e.records_saved for e in entries),
+        "unchanged": sum(e.records_unchanged for e in entries),
+        "rejected": sum(e.records_rejected for e in entries),
+    }
+
+
+@router.get("/connectors")
+async def connectors_page(request: Request, person: AdminViewer) -> Response:
+    """Every connector: scenarios, app, job id, mapping, last upload, totals."""
+    store = state(request).store
+
+    def load() -> tuple[list[dict[str, Any]], dict[str, str]]:
+        apps = {a.app_id: a.name for a in identity.list_apps(store)}
+        return [_summary(store, c) for c in conns.list_connectors(store)], apps
+
+    rows, apps = await anyio.to_thread.run_sync(load)
+    return page(request, "connectors.html", person, rows=rows, apps=apps)
+
+
+@router.get("/connectors/new")
+async def connector_new(request: Request, person: AdminViewer) -> Response:
+    """Step 1: name, app, scenarios and a sample file."""
+    apps = await anyio.to_thread.run_sync(identity.list_apps, state(request).store)
+    return page(request, "connector_new.html", person, apps=apps, scenarios=_scenarios())
+
+
+def _field_rows(scenario: str, columns: dict[str, str]) -> list[dict[str, Any]]:
+    spec = get_scenario(scenario)
+    return [
+        {"name": f.name, "required": f.required, "column": columns.get(f.name, "")}
+        for f in spec.fields
+    ]
+
+
+@router.post("/connectors/new")
+async def connector_propose(request: Request, person: AdminViewer) -> Response:
+    """Step 2: read the sample's header and show the proposed mapping to confirm."""
+    form = await _posted(request, person, files=1)
+    name = str(form.get("name", "")).strip()
+    app_id = str(form.get("app_id", ""))
+    chosen = [s for s in form.get("scenarios", []) if isinstance(s, str)]
+    sample = form.get("sample")
+    if not name:
+        raise UsageError("give the connector a name")
+    if not chosen or any(s not in _scenarios() for s in chosen):
+        raise UsageError("choose at least one HR scenario from the list")
+    if not isinstance(sample, UploadFile) or not sample.filename:
+        raise UsageError("choose a sample file (a CSV with the header your HR system exports)")
+    store = state(request).store
+    app = await anyio.to_thread.run_sync(identity.get_app, store, app_id)
+
+    def header() -> list[str]:
+        with open_validation(
+            sample.file,
+            scenario=chosen[0] if len(chosen) == 1 else MULTI,
+            name=sample.filename,
+        ) as run:
+            for _ in run:
+                break
+            return list(run.header)
+
+    columns = await anyio.to_thread.run_sync(header)
+    if not columns:
+        raise UsageError(f"{sample.filename}: no header row found", hint="is it a CSV file?")
+    proposed = _mapping(chosen, None, columns)
+    return page(
+        request,
+        "connector_confirm.html",
+        person,
+        name=name,
+        app=app,
+        scenarios=chosen,
+        header=columns,
+        header_json=json.dumps(columns),
+        sample_name=sample.filename,
+        multi=len(chosen) > 1,
+        identifier_column=proposed.identifier_column or "",
+        mapping={
+            s: {
+                "fields": _field_rows(s, proposed.scenarios.get(s, {})),
+                "value": ", ".join(proposed.identifier_values.get(s, [])),
+            }
+            for s in chosen
+        },
+    )
+
+
+@router.post("/connectors/create")
+async def connector_create(request: Request, person: AdminViewer) -> Response:
+    """Step 3: create the connector with the confirmed mapping."""
+    form = await _posted(request, person)
+    name = str(form.get("name", "")).strip()
+    chosen = [s for s in form.get("scenarios", []) if isinstance(s, str)]
+    if not name or not chosen or any(s not in _scenarios() for s in chosen):
+        raise UsageError("the form lost its name or scenarios; start again")
+    document: dict[str, Any] = {"scenarios": {}}
+    if len(chosen) > 1:
+        document["identifier_column"] = str(form.get("identifier_column", "")).strip()
+        if not document["identifier_column"]:
+            raise UsageError("several scenarios need the column that names each row's scenario")
+    for s in chosen:
+        cols = {}
+        for f in get_scenario(s).fields:
+            column = str(form.get(f"map.{s}.{f.name}", "")).strip()
+            if column:
+                cols[f.name] = column
+        missing = [f.name for f in get_scenario(s).required if f.name not in cols]
+        if missing:
+            raise UsageError(f"{s}: choose a column for the required field(s) {', '.join(missing)}")
+        body: dict[str, Any] = {"columns": cols}
+        if len(chosen) > 1:
+            values = [v.strip() for v in str(form.get(f"value.{s}", "")).split(",") if v.strip()]
+            if not values:
+                raise UsageError(f"{s}: give the value of the identifier column for its rows")
+            body["identifier_value"] = values
+        document["scenarios"][s] = body
+    mapping = _mapping(chosen, document, None)
+    store = state(request).store
+    app_id = str(form.get("app_id", ""))
+    connector = await anyio.to_thread.run_sync(
+        lambda: conns.create_connector(
+            store, name=name, app_id=app_id, scenarios=chosen, mapping=mapping
+        )
+    )
+    return redirect(f"/connectors/{connector.job_id}?created=1")
+
+
+@router.get("/connectors/{job_id}")
+async def connector_page(
+    request: Request, job_id: str, person: AdminViewer, created: int = 0
+) -> Response:
+    """One connector: its mapping and its upload log."""
+    store = state(request).store
+
+    def load() -> tuple[conns.Connector, list[log_store.UploadEntry], identity.App | None]:
+        c = conns.get_connector(store, job_id)
+        return c, log_store.list_uploads(store, job_id), identity.find_app(store, c.app_id)
+
+    connector, entries, app = await anyio.to_thread.run_sync(load)
+    return page(
+        request,
+        "connector.html",
+        person,
+        c=connector,
+        app=app,
+        entries=entries,
+        created=bool(created),
+        summary=_summary(store, connector),
+    )
+
+
+@router.get("/uploads/{upload_id}")
+async def upload_page(request: Request, upload_id: str, person: AdminViewer) -> Response:
+    """One upload: its counts and its rejected rows."""
+    store = state(request).store
+
+    def load() -> tuple[log_store.UploadEntry, list[dict[str, Any]]]:
+        return log_store.get_upload(store, upload_id), log_store.list_findings(store, upload_id)
+
+    entry, findings = await anyio.to_thread.run_sync(load)
+    return page(
+        request,
+        "upload.html",
+        person,
+        entry=entry,
+        findings=findings[:_FINDINGS_SHOWN],
+        total_findings=len(findings),
+    )
+
+
+@router.get("/uploads/{upload_id}/rejected.csv")
+async def upload_rejected_csv(request: Request, upload_id: str, person: AdminViewer) -> Response:
+    """The upload's findings as CSV (Purview's "Download log"), formula-safe."""
+    store = state(request).store
+
+    def load() -> list[dict[str, Any]]:
+        log_store.get_upload(store, upload_id)
+        return log_store.list_findings(store, upload_id)
+
+    findings = await anyio.to_thread.run_sync(load)
+    keys = ("record", "line", "column", "severity", "code", "message")
+    body = safe_csv(keys, ([f[k] for k in keys] for f in findings))
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="upload-{upload_id}-rejected.csv"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# --- apps -----------------------------------------------------------------------------------
+
+
+def _secret_row(s: identity.SecretInfo, now: dt.datetime) -> dict[str, Any]:
+    days = (s.expires_at - now).days
+    state_ = "expired" if s.expires_at <= now else "soon" if days < EXPIRY_WARNING_DAYS else "ok"
+    return {"secret": s, "days_left": days, "state": state_}
+
+
+@router.get("/apps")
+async def apps_page(request: Request, person: AdminViewer) -> Response:
+    """App registrations with their secrets (hints and expiry) and certificates."""
+    store = state(request).store
+    now = identity.utcnow()
+
+    def load() -> list[dict[str, Any]]:
+        return [
+            {
+                "app": a,
+                "secrets": [_secret_row(s, now) for s in identity.list_secrets(store, a.app_id)],
+                "certificates": identity.list_certificates(store, a.app_id),
+            }
+            for a in identity.list_apps(store)
+        ]
+
+    rows = await anyio.to_thread.run_sync(load)
+    return page(request, "apps.html", person, rows=rows, warning_days=EXPIRY_WARNING_DAYS)
+
+
+def _days(form: dict[str, Any]) -> int:
+    text = str(form.get("expires_in_days", "730")).strip()
+    if not text.isdigit():
+        raise UsageError("the secret's lifetime is a number of days (1-3650)")
+    return int(text)
+
+
+def _secret_shown(request: Request, person: Viewer, new: identity.NewSecret) -> Response:
+    return page(request, "secret.html", person, new=new)
+
+
+@router.post("/apps")
+async def app_create(request: Request, person: AdminViewer) -> Response:
+    """Register an app; its first secret is shown once."""
+    form = await _posted(request, person)
+    store = state(request).store
+    days = _days(form)
+
+    def create() -> identity.NewSecret:
+        tenant = identity.default_tenant(store)
+        return identity.create_app(
+            store, str(form.get("name", "")), tenant_id=tenant, expires_in_days=days
+        )
+
+    return _secret_shown(request, person, await anyio.to_thread.run_sync(create))
+
+
+@router.post("/apps/{app_id}/secrets")
+async def secret_create(request: Request, app_id: str, person: AdminViewer) -> Response:
+    """Add a secret to an app; shown once."""
+    form = await _posted(request, person)
+    days = _days(form)
+    new = await anyio.to_thread.run_sync(
+        lambda: identity.add_secret(state(request).store, app_id, expires_in_days=days)
+    )
+    return _secret_shown(request, person, new)
+
+
+@router.post("/apps/{app_id}/secrets/{secret_id}/remove")
+async def secret_remove(
+    request: Request, app_id: str, secret_id: str, person: AdminViewer
+) -> Response:
+    """Remove one secret of an app."""
+    await _posted(request, person)
+    await anyio.to_thread.run_sync(
+        lambda: identity.remove_secret(state(request).store, app_id, secret_id)
+    )
+    return redirect("/apps")
