@@ -9,6 +9,7 @@ from typing import cast
 from fastapi import Request
 
 from hrsignal.server.settings import Settings
+from hrsignal.server.throttle import TokenThrottle
 from hrsignal.server.tokens import TokenIssuer
 from hrsignal.store.engine import Store
 
@@ -25,6 +26,8 @@ class AppState:
     issuer: TokenIssuer
     #: Tried in order; the dashboard appends its cookie-session authenticator.
     admin_authenticators: list[AdminAuthenticator] = field(default_factory=list)
+    #: Failed token requests per caller (brute-force throttling of the token endpoint).
+    token_throttle: TokenThrottle = field(default_factory=TokenThrottle)
 
 
 def state(request: Request) -> AppState:

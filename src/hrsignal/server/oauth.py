@@ -8,6 +8,8 @@ template and ``msal`` to work unchanged but for the host:
 * client secrets, or certificate client assertions (RS256/PS256 JWT, ``x5t`` or ``x5t#S256``,
   ``aud`` = the token endpoint, single-use ``jti``);
 * form bodies parsed leniently: the Power Automate template writes ``client_id = x&\\n...``;
+* failed sign-ins are throttled (429 with ``Retry-After``) per caller address and client id,
+  before the secret is hashed (:mod:`hrsignal.server.throttle`);
 * ``/{tenant}/v2.0/.well-known/openid-configuration``, the JWKS, and the instance-discovery
   document msal asks for (``/common/discovery/instance``).
 
@@ -33,6 +35,8 @@ from hrsignal.store import identity
 
 router = APIRouter()
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: Answers that mean "wrong credentials or unknown client": they count towards throttling.
+_CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 
 
 class OAuthError(Exception):
@@ -235,8 +239,23 @@ def _authenticate(request: Request, tenant: str, form: dict[str, str]) -> identi
 
 async def _token(request: Request, tenant: str, version: str) -> JSONResponse:
     st = state(request)
+    address = request.client.host if request.client else "unknown"
+    client_id = ""
     try:
         form = parse_form(await request.body())
+        client_id = form.get("client_id", "").strip().lower()[:100]
+        wait = st.token_throttle.retry_after(address, client_id)
+        if wait is not None:
+            exc = OAuthError(
+                429,
+                "temporarily_unavailable",
+                f"Too many failed sign-in attempts for this client from {address}; "
+                f"try again in {wait} seconds.",
+                50053,
+            )
+            response = exc.response()
+            response.headers["Retry-After"] = str(wait)
+            return response
         grant = _require(form, "grant_type")
         if grant != "client_credentials":
             raise OAuthError(
@@ -249,7 +268,10 @@ async def _token(request: Request, tenant: str, version: str) -> JSONResponse:
         # argon2 verification is deliberately slow: keep it off the event loop.
         app = await anyio.to_thread.run_sync(_authenticate, request, tenant, form)
     except OAuthError as exc:
+        if exc.error in _CREDENTIAL_ERRORS:
+            st.token_throttle.failed(address, client_id)
         return exc.response()
+    st.token_throttle.succeeded(address, client_id)
     base = base_url(request)
     issuer = f"{base}/{app.tenant_id}/" if version == "1.0" else f"{base}/{app.tenant_id}/v2.0"
     token, nbf, exp = st.issuer.issue(
