@@ -10,6 +10,7 @@ screen readers, each bar a tooltip; the page shows the same numbers in a table b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,13 +22,13 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 48, 12, 18, 40
 
 
 def _nice_max(value: float) -> float:
-    """A round axis maximum at or above ``value``."""
-    if value <= 0:
-        return 1.0
-    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
-        if value <= step * 4:
-            return float(step * 4) if value > step * 3 else float(step * 3)
-    return float(value * 1.1)
+    """A round axis maximum at or above ``value``: four steps of 1, 2, 2.5 or 5 x 10^k."""
+    if value <= 4:
+        return 4.0  # events are whole numbers: never a step below 1
+    raw = value / 4
+    scale = 10 ** math.floor(math.log10(raw))
+    step = next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale >= raw)
+    return float(step * 4)
 
 
 def timeline_svg(
@@ -100,10 +101,13 @@ def timeline_svg(
         if index is None:
             continue
         xx = x(index) - slot / 2
+        # label to the right of the line, or to its left near the right edge
+        right = xx < WIDTH - 160
         parts.append(
             f'<line class="{cls}" x1="{xx:.1f}" x2="{xx:.1f}" y1="{_TOP}" '
-            f'y2="{_TOP + plot_h}"/><text class="marker-label" x="{xx + 3:.1f}" '
-            f'y="{_TOP + 10}">{escape(label)} {escape(when)}</text>'
+            f'y2="{_TOP + plot_h}"/><text class="marker-label" '
+            f'x="{xx + 3 if right else xx - 3:.1f}" y="{_TOP + 10}" '
+            f'text-anchor="{"start" if right else "end"}">{escape(label)} {escape(when)}</text>'
         )
     parts.append(
         f'<g class="legend"><rect class="bar" x="{_LEFT}" y="{HEIGHT - 14}" width="10" '
