@@ -52,8 +52,9 @@ def import_cert(
                 str(r[0]).lower() for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
             }
             if table in ("email", "http"):
-                row = con.execute("SELECT domain FROM _org").fetchone()
-                org = str(row[0]) if row and row[0] else "dtaa.com"
+                # fetchall: a result left half-read blocks the import's streaming query
+                rows = con.execute("SELECT domain FROM _org").fetchall()
+                org = str(rows[0][0]) if rows and rows[0][0] else "dtaa.com"
                 parts.append((_email if table == "email" else _http)(rel, cols, org))
             else:
                 parts.append(_TABLE_SQL[table](rel, cols))

@@ -4,9 +4,10 @@ to day-partitioned Parquet, with every record accounted for.
 A source module supplies a SELECT producing the event columns plus ``_op`` (the source's own
 operation name, for reporting), ``_raw`` (a short excerpt of the record) and ``_bad`` (a reason
 when the source itself found the record malformed, else NULL). This module adds
-the checks (time, user, activity) and writes valid events and rejected records in *one* DuckDB
-``COPY ... PARTITION_BY``: DuckDB streams the source, so memory stays bounded by the store's
-``memory_limit`` whatever the file size. Files land in a staging folder first and are moved
+the checks (time, user, activity); DuckDB runs the whole in *one* streaming pass, and
+:mod:`~hrsignal.risk.importers.partitions` writes valid events by day and rejected records
+apart, so memory stays bounded by the store's ``memory_limit`` (plus the writer's fixed
+buffers) whatever the file size. Files land in a staging folder first and are moved
 into ``events/`` only when the whole pass succeeded, so a failure never leaves half an import.
 """
 
@@ -26,6 +27,7 @@ import duckdb
 
 from hrsignal.errors import InputFileError, StoreError
 from hrsignal.risk.events import EVENT_COLUMNS, ImportReport
+from hrsignal.risk.importers.partitions import write_day_partitions
 from hrsignal.risk.store import RiskStore, quote_ident, sql_literal
 
 #: A flexible timestamp parser (ISO 8601 with any offset or fraction, US exports' M/D/Y).
@@ -36,6 +38,8 @@ PARSE_TIME = (
 )
 
 Progress = Callable[[str], None]
+#: rows per Arrow batch from DuckDB to the partition writer
+_BATCH_ROWS = 1 << 20
 
 
 def parse_time(expr: str) -> str:
@@ -115,10 +119,12 @@ def run_import(
             if progress:
                 progress(f"reading {len(files)} file(s) from {path}")
             body = select_sql(con)
-            con.execute(
-                f"COPY ({_checked(body, source)}) TO {sql_literal(str(staging))} "
-                "(FORMAT PARQUET, PARTITION_BY (_kind, source, day), "
-                "OVERWRITE_OR_IGNORE true, COMPRESSION snappy)"
+            reader = con.sql(_checked(body)).to_arrow_reader(_BATCH_ROWS)
+            write_day_partitions(
+                reader,
+                staging,
+                source=source,
+                progress=(lambda n: progress(f"read {n:,} records")) if progress else None,
             )
             _count(con, staging, report)
             _count_csv_rejects(con, report)
@@ -151,8 +157,8 @@ def run_import(
     return report
 
 
-def _checked(body: str, source: str) -> str:
-    """Wrap a source SELECT with the checks every event must pass."""
+def _checked(body: str) -> str:
+    """Wrap a source SELECT with the checks every event must pass; add ``day``."""
     cols = ", ".join(quote_ident(c) for c in EVENT_COLUMNS)
     return f"""
     WITH src AS ({body}),
@@ -163,9 +169,7 @@ def _checked(body: str, source: str) -> str:
             WHEN "user" IS NULL OR "user" = '' THEN 'missing_user'
             WHEN activity IS NULL THEN 'unknown_activity:' || coalesce(_op, '(none)')
         END AS _problem FROM src)
-    SELECT {cols}, {sql_literal(source)} AS source,
-        CASE WHEN _problem IS NULL THEN CAST("time" AS DATE) END AS day,
-        CASE WHEN _problem IS NULL THEN 'ok' ELSE 'reject' END AS _kind,
+    SELECT {cols}, CASE WHEN _problem IS NULL THEN CAST("time" AS DATE) END AS day,
         _problem, CASE WHEN _problem IS NOT NULL THEN left(_raw, 2000) END AS _raw
     FROM chk"""
 
