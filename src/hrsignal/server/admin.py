@@ -23,6 +23,7 @@ from hrsignal.server.context import state
 from hrsignal.store import connectors as conns
 from hrsignal.store import identity
 from hrsignal.store import uploads as log_store
+from hrsignal.web.csvsafe import neutralise
 
 
 async def admin_token_auth(request: Request) -> str | None:
@@ -147,9 +148,10 @@ async def delete_connector(request: Request, job_id: str) -> Response:
 
 
 def log_csv(entries: list[log_store.UploadEntry]) -> str:
-    """The upload log as CSV (Purview's "Download log")."""
+    """The upload log as CSV (Purview's "Download log"); every cell formula-safe (the file
+    name and the message come from the uploader)."""
     out = io.StringIO()
-    rows = [e.to_dict() for e in entries]
+    rows = [{k: neutralise(v) for k, v in e.to_dict().items()} for e in entries]
     writer = csv.DictWriter(out, fieldnames=log_store.LOG_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rows)

@@ -25,6 +25,7 @@ from hrsignal.store import identity
 from hrsignal.store import uploads as log_store
 from hrsignal.store.engine import DB_ENV, Store, open_store, resolve_db_url
 from hrsignal.store.records import purge
+from hrsignal.web.csvsafe import neutralise
 
 db_option = click.option(
     "--db",
@@ -424,7 +425,8 @@ def connectors_log(job_id: str, fmt: str, upload_id: str | None, db_url: str | N
             fields = ["record", "line", "column", "severity", "code", "message"]
             writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
             writer.writeheader()
-            writer.writerows(findings)
+            # Messages quote HR cells: a spreadsheet must read them as text, not formulas.
+            writer.writerows({k: neutralise(v) for k, v in f.items()} for f in findings)
         else:
             click.echo(_entry_line(entry.to_dict()))
             for f in findings:
