@@ -234,12 +234,44 @@ class PolicyCompiler:
 
     # -- the query -----------------------------------------------------------------------------
 
-    def compile(self, days: tuple[dt.date, dt.date] | None = None) -> str:
+    def events_query(self, days: tuple[dt.date, dt.date]) -> str:
+        """The events the scoring query reads (its ``_ev`` relation), on their own.
+
+        An engine that does not reuse a CTE referenced several times (Spark inlines it, and
+        would scan the events once per reference) materialises this once and passes its name
+        to :meth:`compile` as ``events_relation``.
+        """
+        return self._events_select(days)
+
+    def _events_select(self, days: tuple[dt.date, dt.date] | None) -> str:
+        p, d = self.policy, self.d
+        user, day = d.ident("user"), d.ident("day")
+        look = self.lookback_days()
+        # Every user's events are needed only for the peers' cumulative exfiltration (its last
+        # N days); the longer baseline and sequence lookback is read for in-scope users only.
+        peer_days = p.cumulative.days - 1 if p.cumulative.enabled else 0
+        if days is None:
+            lo, hi, source = "b.lo", "b.hi", "events e, _bounds b"
+        else:
+            lo, hi, source = d.date(days[0]), d.date(days[1]), "events e"
+        peer_filter = f"e.{day} >= {d.days_before(lo, peer_days)}"
+        return f"""SELECT e.{user}, e.{day}, e.{d.ident("time")}, e.activity, e.object,
+        e.target, e.bytes, e.attachments, e.destination_domain, e.removable_media, e.external,
+        e.sensitivity, e.url_category, e.device, e.record_id
+    FROM {source}
+    WHERE e.{day} BETWEEN {d.days_before(lo, look)} AND {hi}
+      AND ({peer_filter} OR e.{user} IN (SELECT {user} FROM _targets))
+      AND {self.any_predicate(p.indicators)}"""
+
+    def compile(
+        self, days: tuple[dt.date, dt.date] | None = None, *, events_relation: str | None = None
+    ) -> str:
         """The scoring query (see the module docstring for its inputs and output).
 
         ``days`` (first and last scored day) lets the engine write the date range as
         literals, so the events' day partitions outside it are never opened; without it the
-        range comes from ``_targets``.
+        range comes from ``_targets``. ``events_relation`` names a relation holding
+        :meth:`events_query`'s rows, read instead of filtering ``events`` again.
         """
         p, d = self.policy, self.d
         user, day = d.ident("user"), d.ident("day")
@@ -262,24 +294,10 @@ class PolicyCompiler:
             f"AS {self._col('b', i)}"
             for i in inds
         ]
-        look = self.lookback_days()
-        # Every user's events are needed only for the peers' cumulative exfiltration (its last
-        # N days); the longer baseline and sequence lookback is read for in-scope users only.
-        peer_days = p.cumulative.days - 1 if p.cumulative.enabled else 0
-        if days is None:
-            lo, hi, source = "b.lo", "b.hi", "events e, _bounds b"
-        else:
-            lo, hi, source = d.date(days[0]), d.date(days[1]), "events e"
-        peer_filter = f"e.{day} >= {d.days_before(lo, peer_days)}"
+        ev = f"SELECT * FROM {events_relation}" if events_relation else self._events_select(days)
         ctes = [
             "_bounds AS (SELECT min(lo) AS lo, max(hi) AS hi FROM _targets)",
-            f"""_ev AS (SELECT e.{user}, e.{day}, e.{d.ident("time")}, e.activity, e.object,
-        e.target, e.bytes, e.attachments, e.destination_domain, e.removable_media, e.external,
-        e.sensitivity, e.url_category, e.device, e.record_id
-    FROM {source}
-    WHERE e.{day} BETWEEN {d.days_before(lo, look)} AND {hi}
-      AND ({peer_filter} OR e.{user} IN (SELECT {user} FROM _targets))
-      AND {self.any_predicate(inds)})""",
+            f"_ev AS ({ev})",
             f"_sev AS (SELECT * FROM _ev WHERE {user} IN (SELECT {user} FROM _targets))",
             f"""_daily AS (SELECT {user}, {day}, {", ".join(counts)}
     FROM _ev GROUP BY {user}, {day})""",

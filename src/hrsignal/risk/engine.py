@@ -44,9 +44,14 @@ class ScoringBackend(Protocol):
         """The latest day with events (``YYYY-MM-DD``), or None when there are none."""
         ...
 
-    def score(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
-        """Run ``sql`` over the events and ``con``'s ``_targets`` and ``directory``; leave its
-        rows in ``con``'s temp table ``_result``."""
+    def score(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        compiler: PolicyCompiler,
+        days: tuple[dt.date, dt.date],
+    ) -> None:
+        """Run the compiler's query for ``days`` over the events and ``con``'s ``_targets`` and
+        ``directory``; leave its rows in ``con``'s temp table ``_result``."""
         ...
 
 
@@ -213,9 +218,12 @@ def run_policy(store: RiskStore, policy: Policy, options: RunOptions) -> RunSumm
             summary.first_day, summary.last_day = str(bounds[0]), str(bounds[1])
         if summary.users_scored and bounds and bounds[0] is not None:
             # Literal dates let the engine skip the day partitions outside the range.
-            _score(con, backend, policy, compiler.compile((bounds[0], bounds[1])))
+            if backend is not None:
+                backend.score(con, compiler, (bounds[0], bounds[1]))
+            else:
+                _score(con, policy, compiler.compile((bounds[0], bounds[1])))
         else:  # nobody to score; removed users' days and alerts still go below
-            _score(con, None, policy, "SELECT * EXCLUDE (policy) FROM user_days WHERE false")
+            _score(con, policy, "SELECT * EXCLUDE (policy) FROM user_days WHERE false")
         counts = con.execute("SELECT count(*), count(*) FILTER (WHERE alerting) FROM _result")
         n = counts.fetchone()
         summary.user_days, summary.alerting_days = (int(n[0]), int(n[1])) if n else (0, 0)
@@ -250,13 +258,8 @@ def run_policy(store: RiskStore, policy: Policy, options: RunOptions) -> RunSumm
     return summary
 
 
-def _score(
-    con: duckdb.DuckDBPyConnection, backend: ScoringBackend | None, policy: Policy, sql: str
-) -> None:
-    """Leave the scored user-days in ``_result``: by the backend, or by DuckDB itself."""
-    if backend is not None:
-        backend.score(con, sql)
-        return
+def _score(con: duckdb.DuckDBPyConnection, policy: Policy, sql: str) -> None:
+    """Leave the scored user-days in ``_result`` (DuckDB over the store's events)."""
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _result AS {sql}")
     except duckdb.Error as exc:

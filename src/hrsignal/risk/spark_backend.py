@@ -20,13 +20,14 @@ they read DuckDB's, and the two engines' alerts, scores and explanations are equ
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from hrsignal.errors import StoreError, UsageError
-from hrsignal.risk.compiler import Dialect
+from hrsignal.risk.compiler import Dialect, PolicyCompiler
 from hrsignal.risk.events import EVENT_COLUMNS
 from hrsignal.risk.spark import SparkDialect
 
@@ -149,9 +150,20 @@ class SparkBackend:
         row = self.spark.sql("SELECT CAST(max(day) AS STRING) FROM events").first()
         return None if row is None or row[0] is None else str(row[0])
 
-    def score(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
-        """Send ``_targets`` and ``directory`` to Spark, run ``sql`` there, and bring the
-        scored user-days back into ``con`` as ``_result``."""
+    def score(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        compiler: PolicyCompiler,
+        days: tuple[dt.date, dt.date],
+    ) -> None:
+        """Send ``_targets`` and ``directory`` to Spark, run the scoring query there, and bring
+        the scored user-days back into ``con`` as ``_result``.
+
+        The events the query needs are filtered once and persisted: Spark inlines a CTE at
+        each of its references, and the query refers to them a dozen times (indicators,
+        baselines, peers, every sequence step), which would mean as many scans of the lake.
+        """
+        from pyspark import StorageLevel
         from pyspark.errors import PySparkException
 
         con.complete()  # the engine's last execute() may still hold a (read) result
@@ -161,13 +173,22 @@ class SparkBackend:
         ):
             table = con.sql(query).to_arrow_table()
             self.spark.createDataFrame(table).createOrReplaceTempView(name)
+        relevant = None
         try:
+            relevant = self.spark.sql(compiler.events_query(days))
+            relevant.persist(StorageLevel.MEMORY_AND_DISK)
+            relevant.createOrReplaceTempView("_ev_relevant")
+            sql = compiler.compile(days, events_relation="_ev_relevant")
             result = self.spark.sql(sql).toArrow()
         except PySparkException as exc:
             raise StoreError(
-                f"the scoring query failed on Spark ({_first_line(exc)})",
+                f"policy {compiler.policy.name}: the scoring query failed on Spark "
+                f"({_first_line(exc)})",
                 hint="check --events (the event model's columns and types)",
             ) from None
+        finally:
+            if relevant is not None:
+                relevant.unpersist()
         con.register("_spark_result", result)
         try:
             con.execute("CREATE OR REPLACE TEMP TABLE _result AS SELECT * FROM _spark_result")
