@@ -481,3 +481,45 @@ def test_safe_csv_neutralises_every_formula_prefix() -> None:
         ["'\uff1dx", "ok"],
         ["", "5"],
     ]
+
+
+async def test_a_multi_scenario_connector_asks_for_the_scenario_column_and_values(
+    as_admin: Browserless, store: Store
+) -> None:
+    """With two scenarios the confirmation proposes the HRScenario column and each
+    scenario's default values; the connector is created with them."""
+    new = identity.create_app(store, "hr-export", tenant_id="t1", expires_in_days=30)
+    token = await as_admin.csrf("/connectors/new")
+    sample = (Path(__file__).parents[2] / "examples" / "hr" / "multi.csv").read_bytes()
+    proposed = await as_admin.client.post(
+        "/connectors/new",
+        data={
+            "csrf_token": token,
+            "name": "all HR",
+            "app_id": new.app.app_id,
+            "scenarios": ["resignations", "job-level-changes"],
+        },
+        files={"sample": ("multi.csv", sample, "text/csv")},
+    )
+    assert proposed.status_code == 200, proposed.text
+    assert re.search(r'<option value="HRScenario" selected>', proposed.text)
+    fields = dict(re.findall(r'name="([^"]+)"(?: id="[^"]*")? value="([^"]*)"', proposed.text))
+    selects = dict(
+        re.findall(r'name="(map\.[^"]+)">.*?<option value="([^"]*)" selected', proposed.text, re.S)
+    )
+    form = {
+        "csrf_token": token,
+        "name": "all HR",
+        "app_id": new.app.app_id,
+        "scenarios": ["resignations", "job-level-changes"],
+        "identifier_column": "HRScenario",
+        "value.resignations": fields["value.resignations"],
+        "value.job-level-changes": fields["value.job-level-changes"],
+        **selects,
+    }
+    created = await as_admin.client.post("/connectors/create", data=form)
+    assert created.status_code == 303, created.text
+    (c,) = connectors.list_connectors(store)
+    assert c.mapping["identifier_column"] == "HRScenario"
+    assert set(c.mapping["scenarios"]) == {"resignations", "job-level-changes"}
+    assert "Resignation" in str(c.mapping["scenarios"]["resignations"]["identifier_value"])
