@@ -7,12 +7,19 @@ Users are the dataset's ids (``ACM2278``) mapped to their LDAP e-mail address, s
 keyed by UPN match; the LDAP snapshots also fill the directory (department, supervisor) used for
 peer comparison. Dates are ``MM/DD/YYYY HH:MM:SS``. In r4.2 every ``file.csv`` row is a copy to
 removable media; r5.2 adds ``activity`` and ``to_removable_media`` columns, used when present.
+
+Some of the released files end lines with CRLF in places and a bare LF in others, which DuckDB's
+CSV reader refuses (its sniffer, or its strict parser further on). Such a file is read from a
+temporary copy with LF line ends in ``DATA_DIR/tmp`` (deleted after the import); relaxing the
+reader instead (``strict_mode = false``) would silently cut off the extra fields of a line
+that has too many, where the strict reader reports the line.
 """
 
 # ruff: noqa: S608 - this module generates SQL; every value goes through sql_literal/quote_ident
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -23,6 +30,7 @@ from hrsignal.risk.importers.common import Progress, csv_source, run_import
 from hrsignal.risk.store import RiskStore, sql_literal
 
 TABLES = ("logon", "device", "file", "email", "http")
+_CHUNK = 1 << 22
 _TIME = "try_strptime({x}, '%m/%d/%Y %H:%M:%S')"
 
 
@@ -43,10 +51,24 @@ def import_cert(
             hint="point at the folder that holds the CERT release's CSV files",
         )
 
+    copies: list[Path] = []
+
+    def readable(file: Path) -> Path:
+        """The file, or a copy with LF line ends when it mixes CRLF and LF (see module doc)."""
+        if not mixed_line_ends(file):
+            return file
+        if progress:
+            progress(f"{file.name}: mixed CRLF/LF line ends; reading a copy with LF line ends")
+        copy = store.data_dir / "tmp" / f"cert-{uuid.uuid4().hex[:8]}-{file.name}"
+        copies.append(copy)
+        write_lf_copy(file, copy)
+        return copy
+
     def select(con: duckdb.DuckDBPyConnection) -> str:
-        _load_ldap(con, store, ldap)
+        _load_ldap(con, store, [readable(p) for p in ldap])
         parts = []
-        for n, (table, file) in enumerate(present.items()):
+        for n, (table, original) in enumerate(present.items()):
+            file = readable(original)
             rel = csv_source(file, rejects="csv_rejects" if n == 0 else f"csv_rejects{n}")
             cols = {
                 str(r[0]).lower() for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
@@ -60,15 +82,55 @@ def import_cert(
                 parts.append(_TABLE_SQL[table](rel, cols))
         return " UNION ALL ".join(parts)
 
-    return run_import(
-        store,
-        source="cert",
-        path=path,
-        files=list(present.values()) + ldap,
-        select_sql=select,
-        force=force,
-        progress=progress,
-    )
+    try:
+        return run_import(
+            store,
+            source="cert",
+            path=path,
+            files=list(present.values()) + ldap,
+            select_sql=select,
+            force=force,
+            progress=progress,
+        )
+    finally:
+        for copy in copies:
+            copy.unlink(missing_ok=True)
+
+
+def mixed_line_ends(path: Path) -> bool:
+    """True when ``path`` ends some lines with CRLF and others with a bare LF.
+
+    Reads until both kinds are seen (so a mixed file is usually recognised early); a file with
+    one kind throughout is read to its end.
+    """
+    crlf = lf = False
+    carry = b""
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            data, carry = _split_cr(carry + chunk)
+            pairs = data.count(b"\r\n")
+            crlf = crlf or pairs > 0
+            lf = lf or data.count(b"\n") > pairs
+            if crlf and lf:
+                return True
+    return False
+
+
+def write_lf_copy(source: Path, dest: Path) -> None:
+    """Copy ``source`` to ``dest`` with every CRLF turned into LF (the line count is kept, so
+    rejected lines keep their numbers)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    carry = b""
+    with source.open("rb") as stream, dest.open("wb") as out:
+        while chunk := stream.read(_CHUNK):
+            data, carry = _split_cr(carry + chunk)
+            out.write(data.replace(b"\r\n", b"\n"))
+        out.write(carry)
+
+
+def _split_cr(data: bytes) -> tuple[bytes, bytes]:
+    """Hold back a final CR: its LF may be the first byte of the next read."""
+    return (data[:-1], b"\r") if data.endswith(b"\r") else (data, b"")
 
 
 def _load_ldap(con: duckdb.DuckDBPyConnection, store: RiskStore, ldap: list[Path]) -> None:
