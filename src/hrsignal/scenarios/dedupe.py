@@ -1,16 +1,20 @@
 """Duplicate-record detection in bounded memory: 8 bytes per record.
 
-Each record's cells are hashed to 64 bits with numpy straight from the Arrow buffers (values of
-one byte length are a fixed-width matrix, read as 64-bit words and mixed); no Python runs per
-row. At the end the hashes are scanned in 16 buckets by their top bits, each bucket sorted on
-its own, so finding repeats needs a sixteenth of the hashes' memory on top of them.
+Each record's cells are hashed to 64 bits with numpy straight from the Arrow buffers (a
+polynomial hash summed per value over the bytes, then a 64-bit mix); no Python runs per row.
+At the end the hashes are scanned in 16 buckets by their top bits, each bucket sorted on its
+own, so finding repeats needs a sixteenth of the hashes' memory on top of them.
 
 A 64-bit collision between two different records would report a false duplicate with
 probability about n^2 / 2^65 (3e-6 for ten million records); a duplicate is a warning (the
-record is saved once), never a rejection.
+record is saved once), never a rejection. That bound is for ordinary text: a polynomial hash
+modulo 2^64 can be made to collide by crafted inputs (Thue-Morse strings), which an HR export
+does not contain.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pyarrow as pa
@@ -33,39 +37,73 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return np.asarray(h ^ (h >> np.uint64(31)), dtype=np.uint64)
 
 
+#: A polynomial hash over bytes: value = sum(byte * P**i), i counted from the value's start,
+#: mixed with the value's length (so runs of NUL bytes of different lengths differ too).
+_P = 0x100000001B3  # the 64-bit FNV prime; odd, so it has an inverse modulo 2**64
+_P_INV = pow(_P, -1, 1 << 64)
+_CHUNK = 1 << 16  # bytes per step: the uint64 scratch (512 KiB) stays in the L2 cache
+
+
+class _Powers:
+    """P**i and P**-i modulo 2**64 for i < size, grown on demand (a value may be long)."""
+
+    def __init__(self) -> None:
+        self.up = np.zeros(0, dtype=np.uint64)
+        self.down = np.zeros(0, dtype=np.uint64)
+
+    def need(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        up, down = self.up, self.down  # read once: another thread may grow them meanwhile
+        if up.size < size:
+            size = max(size, _CHUNK * 2)
+            up = np.full(size, _P, dtype=np.uint64)
+            down = np.full(size, _P_INV, dtype=np.uint64)
+            up[0] = down[0] = 1
+            with np.errstate(over="ignore"):
+                np.cumprod(up, out=up)
+                np.cumprod(down, out=down)
+            self.up, self.down = up, down
+        return up, down
+
+
+_POWERS = _Powers()
+
+
 def hash_strings(values: pa.Array) -> np.ndarray:
-    """A 64-bit hash of every value of a string array."""
+    """A 64-bit hash of every value of a string array (equal values, equal hashes).
+
+    The bytes are weighted by powers of P by their position in the buffer and summed per value
+    (``np.add.reduceat``), then shifted to the value's start by ``P**-start``: three passes over
+    the bytes in 64 KiB steps whatever the values' lengths, then splitmix64's finaliser.
+    """
     n = len(values)
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[
         values.offset : values.offset + n + 1
-    ]
-    lengths = np.diff(offsets)
+    ].astype(np.int64)
     data = values.buffers()[2]
     raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    out = np.empty(n, dtype=np.uint64)
-    widths = np.unique(lengths)
+    lengths = np.diff(offsets)
+    out = (lengths + 1).astype(np.uint64) * _MUL
+    # value indices where each step starts: every value lies wholly inside one step
+    cuts = np.searchsorted(offsets, np.arange(offsets[0], offsets[-1], _CHUNK), side="right") - 1
+    bounds = [*sorted({0, *cuts.tolist()}), n]
+    longest = max(int(offsets[j] - offsets[i]) for i, j in itertools.pairwise(bounds))
+    up, down = _POWERS.need(longest + 1)
+    terms = np.empty(longest + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for width in widths.tolist():
-            idx = None if len(widths) == 1 else np.flatnonzero(lengths == width)
-            starts = offsets[:-1] if idx is None else offsets[:-1][idx]
-            k = n if idx is None else idx.size
-            words = (width + 7) // 8
-            padded = np.zeros((k, words * 8), dtype=np.uint8)
-            if width:
-                if idx is None:
-                    first = int(offsets[0])
-                    padded[:, :width] = raw[first : first + k * width].reshape(k, width)
-                else:
-                    cols = starts[:, None] + np.arange(width)[None, :]
-                    padded[:, :width] = raw[cols]
-            h = np.full(k, np.uint64(width + 1) * _MUL, dtype=np.uint64)
-            for j, word in enumerate(padded.view(np.uint64).T):
-                h = _mix(h ^ (word + np.uint64(j)))
-            if idx is None:
-                out[:] = h
-            else:
-                out[idx] = h
-    return out
+        for first, last in itertools.pairwise(bounds):
+            lo, hi = int(offsets[first]), int(offsets[last])
+            if hi == lo:
+                continue  # only empty values: their hash is their length's
+            step = terms[: hi - lo + 1]
+            step[:-1] = raw[lo:hi]
+            step[-1] = 0  # so that reduceat may start a (trailing, empty) value at the end
+            np.multiply(step[:-1], up[: hi - lo], out=step[:-1])
+            rel = offsets[first:last] - lo
+            sums = np.add.reduceat(step, rel)
+            sums[lengths[first:last] == 0] = 0  # reduceat gives an empty value one term
+            sums *= down[rel]
+            out[first:last] ^= sums
+    return _mix(out)
 
 
 def hash_rows(columns: list[pa.Array]) -> np.ndarray:
