@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hrsignal.scenarios.dedupe import hash_rows, hash_strings
+from hrsignal.scenarios.dedupe import DuplicateTracker, hash_rows, hash_strings
 
 CELLS = st.one_of(
     st.text(max_size=40),
@@ -36,3 +37,40 @@ def test_row_hash_depends_on_the_column_of_each_cell() -> None:
     b = pa.array(["y", "x", "y"], pa.string())
     hashes = hash_rows([a, b]).tolist()
     assert hashes[0] == hashes[2] and hashes[0] != hashes[1]
+
+
+def test_tracker_finds_repeats_across_batches_chunks_and_numbering_gaps() -> None:
+    """Over 1.2 million records in uneven batches (so they are joined into more than one
+    chunk), with a gap in the record numbers and some invalid records, the tracker reports
+    exactly the valid records whose hash repeats an earlier valid one, in record order."""
+    rng = np.random.default_rng(7)
+    tracker = DuplicateTracker()
+    seen: dict[int, int] = {}
+    want: list[tuple[int, int]] = []
+    record = 1
+    for size in [5, 70_000, 300_000, 1, 524_288, 300_000, 17]:
+        hashes = rng.integers(1, 2**63, size=size, dtype=np.uint64)
+        # repeat some earlier hashes (and some within the batch)
+        earlier = list(seen)
+        for i in rng.choice(size, size=min(size, 3), replace=False).tolist():
+            if earlier:
+                hashes[i] = earlier[int(rng.integers(len(earlier)))]
+        if size > 10:
+            hashes[size - 1] = hashes[0]
+        valid = rng.random(size) > 0.01
+        records = np.arange(record, record + size, dtype=np.int64)
+        for rec, h, ok in zip(records.tolist(), hashes.tolist(), valid.tolist(), strict=True):
+            if not ok:
+                continue
+            if h in seen:
+                want.append((rec, seen[h]))
+            else:
+                seen[h] = rec
+        tracker.add(hashes, records, valid)
+        record += size + (1000 if size == 1 else 0)  # a gap after the one-record batch
+    got = [
+        (f.record, int(f.message.split("repeats record ")[1].split()[0]))
+        for f in tracker.findings()
+    ]
+    assert got == want and len(want) > 5
+    assert tracker.duplicate_records.tolist() == [rec for rec, _ in want]

@@ -26,6 +26,7 @@ _MUL = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: an odd multiplier
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _BUCKET_BITS = 4
+_CHUNK_RECORDS = 1 << 20  # hashes joined per chunk (8 MiB)
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -121,6 +122,8 @@ class DuplicateTracker:
     def __init__(self) -> None:
         self._chunks: list[np.ndarray] = []
         self._firsts: list[int] = []  # first record number of each chunk
+        self._pending: list[np.ndarray] = []  # batches not yet joined into a chunk
+        self._pending_size = 0
         #: every record that repeats an earlier one (complete, unlike capped findings)
         self.duplicate_records = np.zeros(0, dtype=np.int64)
 
@@ -134,18 +137,35 @@ class DuplicateTracker:
         """Keep the hashes of the valid records of a batch (``records`` are consecutive)."""
         if len(records) == 0:
             return
-        hashes = np.where(valid, hashes, _INVALID)
-        self._chunks.append(hashes)
-        self._firsts.append(int(records[0]))
+        first = int(records[0])
+        if self._pending and first != self._firsts[-1] + self._pending_size:
+            self._join()  # a gap in the numbering: start a new chunk
+        if not self._pending:
+            self._firsts.append(first)
+        self._pending.append(np.where(valid, hashes, _INVALID))
+        self._pending_size += len(records)
+        if self._pending_size >= _CHUNK_RECORDS:
+            self._join()
+
+    def _join(self) -> None:
+        """Join the pending batches into one chunk: the final scan then runs over a few large
+        arrays instead of one per batch."""
+        if self._pending:
+            self._chunks.append(np.concatenate(self._pending))
+            self._pending, self._pending_size = [], 0
 
     def findings(self) -> list[Finding]:
         """Warnings for every record that repeats an earlier one, in record order."""
+        self._join()
         if not self._chunks:
             return []
         repeated: list[np.ndarray] = []
         shift = np.uint64(64 - _BUCKET_BITS)
+        buckets = [(c >> shift).astype(np.uint8) for c in self._chunks]  # 1 byte per record
         for bucket in range(1 << _BUCKET_BITS):
-            part = np.concatenate([c[(c >> shift) == bucket] for c in self._chunks])
+            part = np.concatenate(
+                [c[b == bucket] for c, b in zip(self._chunks, buckets, strict=True)]
+            )
             part.sort()
             dup = part[1:][(part[1:] == part[:-1]) & (part[1:] != _INVALID)]
             if dup.size:
