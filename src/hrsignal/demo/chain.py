@@ -20,11 +20,15 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import platformdirs
 
 from hrsignal.errors import ConfigError, ConflictError, HrsignalError, UsageError
+
+if TYPE_CHECKING:
+    from hrsignal.demo.service import DemoService
+    from hrsignal.store.engine import Store
 
 #: The bundled example: ``examples/activity`` of the repository, shipped as package data.
 DATA_DIR = Path(__file__).parent / "data"
@@ -45,7 +49,15 @@ ROLES = ("admin", "analyst", "investigator")
 _MARKER = ".hrsignal-demo"
 _LOCK = "demo.lock"
 #: What a fresh start removes (everything the demo writes except its TLS files).
-_OWNED = ("hrsignal.db", "hrsignal.db-wal", "hrsignal.db-shm", "risk", "state", "uploader.secret")
+_OWNED = (
+    "hrsignal.db",
+    "hrsignal.db-wal",
+    "hrsignal.db-shm",
+    "hrsignal.db-journal",
+    "risk",
+    "state",
+    "uploader.secret",
+)
 
 
 def default_demo_dir() -> Path:
@@ -141,30 +153,30 @@ def demo_directory(directory: Path) -> Iterator[Path]:
             "afresh on each run and will not delete files it did not create",
             hint="pass --dir with a new or empty folder",
         )
-    try:
-        with exclusive_lock(directory / _LOCK, f"the demo directory {directory}"):
-            for name in _OWNED:
-                target = directory / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-            (directory / _MARKER).write_text(
-                "made by 'hrsignal demo'; its contents are replaced on every run\n",
-                encoding="utf-8",
-            )
-            yield directory
-    except ConflictError:
-        raise ConflictError(
-            f"another 'hrsignal demo' is running on {directory}",
-            hint="stop it (Ctrl-C in its terminal), or pass --dir with another folder",
-        ) from None
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive_lock(directory / _LOCK, f"the demo directory {directory}"))
+        except ConflictError:
+            raise ConflictError(
+                f"another 'hrsignal demo' is running on {directory}",
+                hint="stop it (Ctrl-C in its terminal), or pass --dir with another folder",
+            ) from None
+        for name in _OWNED:
+            target = directory / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        (directory / _MARKER).write_text(
+            "made by 'hrsignal demo'; its contents are replaced on every run\n", encoding="utf-8"
+        )
+        yield directory
 
 
 # -- the steps --------------------------------------------------------------------------------
 
 
-def register(store: Any, result: DemoResult, narrator: Narrator) -> str:
+def register(store: Store, result: DemoResult, narrator: Narrator) -> str:
     """Register an uploader app and create the resignations connector; return the secret."""
     from hrsignal.scenarios import open_validation
     from hrsignal.server.admin import build_mapping
@@ -204,7 +216,7 @@ def register(store: Any, result: DemoResult, narrator: Narrator) -> str:
 
 
 def upload(
-    store: Any,
+    store: Store,
     result: DemoResult,
     narrator: Narrator,
     *,
@@ -329,7 +341,7 @@ def detect(
     return result.alerts
 
 
-def create_accounts(store: Any, result: DemoResult) -> None:
+def create_accounts(store: Store, result: DemoResult) -> None:
     """One dashboard account per role, each with a generated password."""
     try:
         from hrsignal.store.accounts import create_account
@@ -348,7 +360,7 @@ def create_accounts(store: Any, result: DemoResult) -> None:
 @contextlib.contextmanager
 def run_demo(
     directory: Path, *, port: int, now: dt.datetime, narrator: Narrator
-) -> Iterator[tuple[DemoResult, Any]]:
+) -> Iterator[tuple[DemoResult, DemoService]]:
     """Run the chain; yield the result and the still-running service, stop it on exit.
 
     The service stores everything under ``directory`` (SQLite ``hrsignal.db``, the analytics
