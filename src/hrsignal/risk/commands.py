@@ -118,31 +118,43 @@ def policies_group() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def policies_list(ctx: click.Context, fmt: str) -> None:
-    """The available policies (built-in templates, and DATA_DIR/policies/*.yaml)."""
-    from hrsignal.risk.policy import available_policies
+    """The available policies (built-in templates, and DATA_DIR/policies/*.yaml); invalid
+    files are listed as such (they do not run until fixed)."""
+    from hrsignal.risk.policy import find_policies
 
-    pols = available_policies(_store(ctx).data_dir / "policies")
+    catalogue = find_policies(_store(ctx).data_dir / "policies")
+    pols = catalogue.policies
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "name": p.name,
-                        "title": p.title,
-                        "enabled": p.enabled,
-                        "source": p.source,
-                        "indicators": len(p.indicators),
-                    }
-                    for p in pols.values()
-                ],
-                indent=2,
-            )
-        )
+        entries: list[dict[str, Any]] = [
+            {
+                "name": p.name,
+                "title": p.title,
+                "enabled": p.enabled,
+                "valid": True,
+                "source": p.source,
+                "indicators": len(p.indicators),
+            }
+            for p in pols.values()
+        ]
+        entries += [
+            {
+                "name": b.name,
+                "enabled": False,
+                "valid": False,
+                "source": b.file,
+                "problems": [str(p) for p in b.problems],
+            }
+            for b in catalogue.broken
+        ]
+        click.echo(json.dumps(entries, indent=2))
         return
     for p in pols.values():
         state = "enabled" if p.enabled else "disabled"
         triggers = ", ".join(t.scenario for t in p.triggers)
         click.echo(f"{p.name:38} {state:8} {len(p.indicators):2} indicators  triggers: {triggers}")
+    for b in catalogue.broken:
+        click.echo(f"{b.name:38} INVALID  {b.problems[0]}")
+    _warn_broken(catalogue.broken)
 
 
 @policies_group.command("show")
@@ -150,20 +162,26 @@ def policies_list(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def policies_show(ctx: click.Context, name: str) -> None:
     """Print a policy's YAML (copy it to DATA_DIR/policies/ to customise it)."""
-    from hrsignal.risk.policy import available_policies, select_policies
+    from hrsignal.risk.policy import find_policies
 
-    pol = select_policies(available_policies(_store(ctx).data_dir / "policies"), name)[0]
+    pol = find_policies(_store(ctx).data_dir / "policies").select(name)[0]
     click.echo(Path(pol.source).read_text(encoding="utf-8"), nl=False)
 
 
 @policies_group.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--sql", is_flag=True, help="Also print the DuckDB query each policy compiles to.")
-def policies_validate(files: tuple[Path, ...], sql: bool) -> None:
-    """Check policy files; list every problem (file, key, what is wrong)."""
+@click.pass_context
+def policies_validate(ctx: click.Context, files: tuple[Path, ...], sql: bool) -> None:
+    """Check policy FILES (default: the installed ones, templates and DATA_DIR/policies/*.yaml);
+    list every problem (file, key, what is wrong)."""
     from hrsignal.risk.compiler import PolicyCompiler
-    from hrsignal.risk.policy import check_policy_file
+    from hrsignal.risk.policy import builtin_policy_files, check_policy_file
 
+    if not files:
+        folder = _store(ctx).data_dir / "policies"
+        files = tuple(builtin_policy_files())
+        files += tuple(sorted(folder.glob("*.yaml"))) if folder.is_dir() else ()
     bad = 0
     for file in files:
         policy, problems = check_policy_file(file)
@@ -262,7 +280,7 @@ def run_command(
     from hrsignal.risk.engine import RunOptions, run_policies
     from hrsignal.risk.hr import as_of, hr_from_db, hr_from_file, save_triggers
     from hrsignal.risk.levels import notify, update_levels
-    from hrsignal.risk.policy import available_policies, select_policies
+    from hrsignal.risk.policy import BrokenPolicy, find_policies
 
     store = _store(ctx)
     if engine == "spark" and not events_source:
@@ -281,12 +299,18 @@ def run_command(
         raise UsageError(
             "--dry-run uses the stored HR triggers; run once with --hr/--db first",
         )
+    skipped: list[BrokenPolicy] = []
     if policy_file is not None:
         from hrsignal.risk.policy import load_policy_file
 
         policies = [load_policy_file(policy_file)]
     else:
-        policies = select_policies(available_policies(store.data_dir / "policies"), policy_name)
+        # A broken policy file named with --policy is refused; otherwise it is skipped with a
+        # warning and the other policies run (docs/risk.md, "Policies").
+        catalogue = find_policies(store.data_dir / "policies")
+        policies = catalogue.select(policy_name)
+        skipped = catalogue.broken if policy_name is None else []
+        _warn_broken(skipped, running=True)
     notes: list[str] = []
     if hr_files:
         import pyarrow as pa
@@ -337,6 +361,10 @@ def run_command(
                     "level_changes": len(changes),
                     "webhook_sent": sent,
                     "webhook_errors": errors,
+                    "skipped_policies": [
+                        {"name": b.name, "file": b.file, "problems": [str(p) for p in b.problems]}
+                        for b in skipped
+                    ],
                 },
                 indent=2,
             )
@@ -357,6 +385,22 @@ def run_command(
         )
         for e in errors:
             click.echo(f"warning: {e}", err=True)
+
+
+def _warn_broken(broken: list[Any], *, running: bool = False) -> None:
+    """One warning (stderr) per invalid policy file, with its first problem."""
+    for b in broken:
+        what = "skipped" if running else "invalid, it does not run"
+        click.echo(
+            f"warning: policy {b.name!r} {what}: {b.problems[0]}"
+            + (f" (+{len(b.problems) - 1} more)" if len(b.problems) > 1 else ""),
+            err=True,
+        )
+    if broken:
+        click.echo(
+            "  hint: fix the file; 'hrsignal risk policies validate' lists every problem",
+            err=True,
+        )
 
 
 def _print_dry_run(store: RiskStore, summaries: list[Any], fmt: str) -> None:

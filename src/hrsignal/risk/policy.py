@@ -7,13 +7,16 @@ pySigma does, so ``hrsignal risk policies validate`` can list them all; loading 
 problems raises one :class:`~hrsignal.errors.ConfigError` quoting them.
 
 Built-in templates live in ``hrsignal/risk/policies/``; a ``policies/`` folder in the data
-directory adds policies or overrides a template of the same name.
+directory adds policies or overrides a template of the same name. A file there that is invalid
+(say, half-written in an editor) is a :class:`BrokenPolicy` of :func:`find_policies`: the
+other policies load as usual, and the one it names is withheld until the file is fixed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -545,16 +548,76 @@ def builtin_policy_files() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml"))
 
 
-def available_policies(extra_dir: Path | None = None) -> dict[str, Policy]:
-    """Templates, overridden or extended by ``extra_dir/*.yaml``, by name."""
+@dataclass(frozen=True, slots=True)
+class BrokenPolicy:
+    """A policy file that cannot be used (half-written, invalid): reported, never run.
+
+    ``name`` is the policy it means as far as can be told: its ``name:`` value when one can be
+    read, else the file's stem.
+    """
+
+    file: str
+    name: str
+    problems: tuple[PolicyProblem, ...]
+
+
+@dataclass(slots=True)
+class PolicyCatalogue:
+    """The installed policies by name, and the policy files that are broken.
+
+    A broken file withholds the policy it names, a template it overrides included: a run
+    skips that policy rather than score with the settings the file is replacing.
+    """
+
+    policies: dict[str, Policy]
+    broken: list[BrokenPolicy]
+
+    def select(self, name: str | None) -> list[Policy]:
+        """The named policy (refused when its file is broken), or every enabled valid one."""
+        for bad in self.broken:
+            if name is not None and bad.name == name:
+                raise ConfigError(
+                    f"policy {name!r} cannot run, {bad.file} is invalid:\n  "
+                    + "\n  ".join(str(p) for p in bad.problems[:20]),
+                    hint="fix the file; 'hrsignal risk policies validate' lists every problem",
+                )
+        return select_policies(self.policies, name)
+
+
+def find_policies(extra_dir: Path | None = None) -> PolicyCatalogue:
+    """Templates, overridden or extended by ``extra_dir/*.yaml``; broken files reported apart.
+
+    One file being edited (or otherwise invalid) never hides the other policies.
+    """
     files = builtin_policy_files()
     if extra_dir is not None and extra_dir.is_dir():
         files += sorted(extra_dir.glob("*.yaml"))
     out: dict[str, Policy] = {}
+    broken: list[BrokenPolicy] = []
     for file in files:
-        policy = load_policy_file(file)
-        out[policy.name] = policy
-    return out
+        policy, problems = check_policy_file(file)
+        if policy is None:
+            broken.append(BrokenPolicy(str(file), _intended_name(file), tuple(problems)))
+        else:
+            out[policy.name] = policy
+    for bad in broken:
+        out.pop(bad.name, None)
+    return PolicyCatalogue(out, broken)
+
+
+def available_policies(extra_dir: Path | None = None) -> dict[str, Policy]:
+    """The valid policies of :func:`find_policies`, by name (broken files left out)."""
+    return find_policies(extra_dir).policies
+
+
+def _intended_name(file: Path) -> str:
+    """The policy a broken file means: its top-level ``name:`` if readable, else its stem."""
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return file.stem
+    match = re.search(r"^name:[ \t]*['\"]?([A-Za-z0-9_.-]+)", text, re.MULTILINE)
+    return match.group(1) if match else file.stem
 
 
 def select_policies(policies: dict[str, Policy], name: str | None) -> list[Policy]:
