@@ -123,10 +123,14 @@ def check_field(
     return _check_text(ctx, spec, column, values, todo)
 
 
-def _present(values: pa.Array) -> np.ndarray:
+def _byte_lengths(values: pa.Array) -> np.ndarray:
+    """The length in bytes of every value, from the Arrow offsets (no copy of the values)."""
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
-    offsets = offsets[values.offset : values.offset + len(values) + 1]
-    return np.asarray(np.diff(offsets) > 0)
+    return np.diff(offsets[values.offset : values.offset + len(values) + 1])
+
+
+def _present(values: pa.Array) -> np.ndarray:
+    return np.asarray(_byte_lengths(values) > 0)
 
 
 def _shape(
@@ -145,6 +149,8 @@ def _label(spec: FieldSpec, column: str) -> str:
 
 
 def _null_unless(values: pa.Array, keep: np.ndarray) -> pa.Array:
+    if keep.all():
+        return values  # the common case: no copy
     return pc.if_else(pa.array(keep), values, pa.scalar(None, values.type))
 
 
@@ -154,7 +160,7 @@ def _too_long(
     label = _label(spec, column)
     if spec.max_length is None:
         return np.zeros(len(values), dtype=bool)
-    long = todo & _mask(pc.greater(pc.binary_length(values), spec.max_length))
+    long = todo & (_byte_lengths(values) > spec.max_length)
     if long.any():  # bytes >= characters: confirm in characters for the few candidates
         long &= _mask(pc.greater(pc.utf8_length(values), spec.max_length))
     report(
@@ -288,6 +294,8 @@ def _check_datetime(
             f"{label} {v} has no time zone; UTC is assumed. Add Z or an offset such as +05:30"
         ),
     )
+    if good.all():  # no nulls: the micros become the timestamps without a copy
+        return pa.array(micros, type=pa.int64()).cast(_UTC)
     return pa.array(micros, type=pa.int64(), mask=~good).cast(_UTC)
 
 

@@ -394,7 +394,11 @@ class ValidationRun:
             routed_any |= routed
             if not routed.any():
                 continue
-            scenario_col = pc.if_else(pa.array(routed), pa.scalar(scen.name), scenario_col)
+            scenario_col = (
+                _repeat(scen.name, n)
+                if routed.all()
+                else pc.if_else(pa.array(routed), pa.scalar(scen.name), scenario_col)
+            )
             if scen.missing:
                 invalid |= routed
                 continue
@@ -477,6 +481,18 @@ class ValidationRun:
 
 def _order(f: Finding) -> tuple[int, int]:
     return (f.record or 0, f.line or 0)
+
+
+_REPEATS: dict[str, pa.Array] = {}
+
+
+def _repeat(text: str, n: int) -> pa.Array:
+    """``text`` n times, as a slice of one array kept per text (batches share its buffers)."""
+    whole = _REPEATS.get(text)
+    if whole is None or len(whole) < n:
+        whole = pa.array([text] * max(n, 1 << 16), pa.string())
+        _REPEATS[text] = whole
+    return whole.slice(0, n)
 
 
 def _type_of(name: str) -> pa.DataType:
