@@ -201,7 +201,7 @@ def test_each_role_signs_in_and_sees_only_its_pages(page: Any, served: Served) -
     navigation, and hold a Secure, HttpOnly, SameSite=Lax session cookie; signing out ends
     the session."""
     expected = {
-        "admin": ("/connectors", ["Connectors", "Apps"]),
+        "admin": ("/connectors", ["Connectors", "Apps", "Settings"]),
         "analyst": ("/alerts", ["Alerts", "People in scope"]),
         "investigator": ("/alerts", ["Alerts", "People in scope"]),
     }
@@ -339,6 +339,10 @@ def test_admin_creates_an_app_and_a_connector_then_a_cli_upload_shows_its_counts
     nav(page, "Connectors")
     assert "Leavers" in page.locator("#connectors").inner_text()
     shot(page, "09-connectors")
+    nav(page, "Settings")
+    assert "investigator" in page.locator("#accounts").inner_text()
+    check_accessibility(page)
+    shot(page, "15-settings")
 
 
 def test_analyst_reads_an_alert_with_its_chart_triages_and_cannot_reveal(

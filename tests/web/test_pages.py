@@ -143,6 +143,7 @@ async def test_sign_in_next_is_local_only(anonymous: httpx.AsyncClient) -> None:
         ("analyst", "/apps"),
         ("investigator", "/connectors/new"),
         ("investigator", "/uploads/whatever/rejected.csv"),
+        ("analyst", "/settings"),
     ],
 )
 async def test_roles_see_only_their_pages_with_403(app: FastAPI, role: str, path: str) -> None:
@@ -296,8 +297,8 @@ async def test_sign_out_revokes_the_session(as_analyst: Browserless) -> None:
     r = await as_analyst.client.post("/signout", data={"csrf_token": token})
     assert r.status_code == 303 and r.headers["location"] == "/signin"
     assert cookie
-    as_analyst.client.cookies.set("hrsignal_session", cookie)
-    again = await as_analyst.client.get("/alerts")
+    as_analyst.client.cookies.clear()
+    again = await as_analyst.client.get("/alerts", headers={"Cookie": f"hrsignal_session={cookie}"})
     assert again.status_code == 303 and again.headers["location"].startswith("/signin")
 
 
@@ -523,3 +524,52 @@ async def test_a_multi_scenario_connector_asks_for_the_scenario_column_and_value
     assert c.mapping["identifier_column"] == "HRScenario"
     assert set(c.mapping["scenarios"]) == {"resignations", "job-level-changes"}
     assert "Resignation" in str(c.mapping["scenarios"]["resignations"]["identifier_value"])
+
+
+async def test_admin_manages_accounts_and_reads_the_reveal_audit(
+    app: FastAPI, as_admin: Browserless, as_investigator: Browserless, store: Store
+) -> None:
+    """Settings shows the configuration; the admin creates an analyst who can then sign in,
+    deletes that account (its session ends at once) but not their own (400); the reveal
+    audit lists an investigator's reveal by account, naming no one."""
+    page = await as_admin.client.get("/settings")
+    assert page.status_code == 200 and "Session lifetime" in page.text
+    token = csrf_of(page.text)
+    made = await as_admin.client.post(
+        "/settings/accounts",
+        data={"csrf_token": token, "name": "sam", "role": "analyst", "password": "sam's pass"},
+    )
+    assert made.status_code == 303
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as sam:
+        assert (await sign_in(sam, "sam", "sam's pass")).headers["location"] == "/alerts"
+        assert (await sam.get("/alerts")).status_code == 200
+        gone = await as_admin.client.post(
+            "/settings/accounts/sam/delete", data={"csrf_token": token}
+        )
+        assert gone.status_code == 303
+        assert (await sam.get("/alerts")).status_code == 303  # back to the sign-in page
+    itself = await as_admin.client.post(
+        "/settings/accounts/admin/delete", data={"csrf_token": token}
+    )
+    assert itself.status_code == 400 and "signed in with" in itself.text
+    reveal_token = await as_investigator.csrf(f"/alerts/{ALERT}")
+    await as_investigator.client.post(f"/alerts/{ALERT}/reveal", data={"csrf_token": reveal_token})
+    audit = (await as_admin.client.get("/settings")).text
+    assert re.search(r"<td>investigator</td><td>alert A-64ee14497f</td>", audit)
+    assert THIEF not in audit
+
+
+async def test_signing_in_again_ends_the_previous_session(anonymous: httpx.AsyncClient) -> None:
+    """A second sign-in from the same browser replaces the session: the old cookie value no
+    longer works."""
+    await sign_in(anonymous, "analyst")
+    first = anonymous.cookies.get("hrsignal_session")
+    await sign_in(anonymous, "investigator")
+    second = anonymous.cookies.get("hrsignal_session")
+    assert first and second and second != first
+    anonymous.cookies.clear()
+    old = await anonymous.get("/alerts", headers={"Cookie": f"hrsignal_session={first}"})
+    assert old.status_code == 303
+    new = await anonymous.get("/alerts", headers={"Cookie": f"hrsignal_session={second}"})
+    assert new.status_code == 200

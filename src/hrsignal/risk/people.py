@@ -161,3 +161,18 @@ def alert_timeline(store: StoreLike, alert_id: str) -> list[dict[str, Any]]:
         if row is None:
             raise NotFoundError(f"no alert {alert_id!r}")
         return _daily(con, str(row[0]), str(row[1]))
+
+
+def reveal_audit(store: StoreLike, *, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest reveals, newest first: when, who, what (an alert id or a pseudonym; the
+    audit itself names no one)."""
+    rs = open_store(store)
+    with rs.connect() as con:
+        rows = con.execute(
+            "SELECT revealed_at, actor, what FROM reveals ORDER BY revealed_at DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+    return [
+        {"at": at.isoformat() + "Z" if at else None, "actor": actor, "what": what}
+        for at, actor, what in rows
+    ]

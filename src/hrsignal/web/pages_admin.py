@@ -48,7 +48,7 @@ async def _admin(person: SignedIn) -> Viewer:
 AdminViewer = Annotated[Viewer, Depends(_admin)]
 
 
-async def _posted(request: Request, person: Viewer, *, files: int = 0) -> dict[str, Any]:
+async def posted(request: Request, person: Viewer, *, files: int = 0) -> dict[str, Any]:
     """The form fields after the CSRF check (and the role check, done by ``_admin``)."""
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_SAMPLE_BYTES + 65536:
@@ -122,7 +122,7 @@ def _field_rows(scenario: str, columns: dict[str, str]) -> list[dict[str, Any]]:
 @router.post("/connectors/new")
 async def connector_propose(request: Request, person: AdminViewer) -> Response:
     """Step 2: read the sample's header and show the proposed mapping to confirm."""
-    form = await _posted(request, person, files=1)
+    form = await posted(request, person, files=1)
     name = str(form.get("name", "")).strip()
     app_id = str(form.get("app_id", ""))
     chosen = [s for s in form.get("scenarios", []) if isinstance(s, str)]
@@ -175,7 +175,7 @@ async def connector_propose(request: Request, person: AdminViewer) -> Response:
 @router.post("/connectors/create")
 async def connector_create(request: Request, person: AdminViewer) -> Response:
     """Step 3: create the connector with the confirmed mapping."""
-    form = await _posted(request, person)
+    form = await posted(request, person)
     name = str(form.get("name", "")).strip()
     chosen = [s for s in form.get("scenarios", []) if isinstance(s, str)]
     if not name or not chosen or any(s not in _scenarios() for s in chosen):
@@ -321,7 +321,7 @@ def _secret_shown(request: Request, person: Viewer, new: identity.NewSecret) -> 
 @router.post("/apps")
 async def app_create(request: Request, person: AdminViewer) -> Response:
     """Register an app; its first secret is shown once."""
-    form = await _posted(request, person)
+    form = await posted(request, person)
     store = state(request).store
     days = _days(form)
 
@@ -337,7 +337,7 @@ async def app_create(request: Request, person: AdminViewer) -> Response:
 @router.post("/apps/{app_id}/secrets")
 async def secret_create(request: Request, app_id: str, person: AdminViewer) -> Response:
     """Add a secret to an app; shown once."""
-    form = await _posted(request, person)
+    form = await posted(request, person)
     days = _days(form)
     new = await anyio.to_thread.run_sync(
         lambda: identity.add_secret(state(request).store, app_id, expires_in_days=days)
@@ -350,7 +350,7 @@ async def secret_remove(
     request: Request, app_id: str, secret_id: str, person: AdminViewer
 ) -> Response:
     """Remove one secret of an app."""
-    await _posted(request, person)
+    await posted(request, person)
     await anyio.to_thread.run_sync(
         lambda: identity.remove_secret(state(request).store, app_id, secret_id)
     )

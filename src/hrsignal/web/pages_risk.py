@@ -136,7 +136,14 @@ async def signin(request: Request) -> Response:
         return _signin_page(
             request, next=target, name=name, error="Wrong account name or password.", status=401
         )
-    session = await anyio.to_thread.run_sync(lambda: accounts.open_session(store, account))
+    previous = request.cookies.get(auth.SESSION_COOKIE, "")
+
+    def switch() -> accounts.NewSession:
+        if previous:  # signing in again (maybe as someone else) ends the old session
+            accounts.end_session(store, previous)
+        return accounts.open_session(store, account)
+
+    session = await anyio.to_thread.run_sync(switch)
     person = Viewer(account.name, account.role, session.csrf_token)
     response = redirect(target or home_of(person))
     max_age = int((session.expires_at - utcnow()).total_seconds())
