@@ -89,7 +89,8 @@ def _field(raw: dict[str, Any]) -> FieldSpec:
 def catalogue() -> Catalogue:
     """Load and cache the scenario catalogue shipped with hrsignal."""
     text = resources.files("hrsignal.scenarios").joinpath("schemas.yaml").read_text("utf-8")
-    raw = yaml.safe_load(text)
+    # libyaml's loader when PyYAML has it: 1 ms instead of 8 on every start of the CLI
+    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
     scenarios: dict[str, Scenario] = {}
     for name, body in raw["scenarios"].items():
         fields = tuple(_field(f) for f in body["fields"])
