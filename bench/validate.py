@@ -321,36 +321,53 @@ def sanity(m: Measure) -> None:
 
 def measure(m: Measure, runs: int, min_idle: float = 0.0, max_wait: float = 0.0) -> Measure:
     """Run ``m.command`` ``runs`` times, each in a fresh process (after waiting for quiet)."""
-    for i in range(runs):
-        m.idle.append(wait_for_quiet(min_idle, max_wait) if min_idle > 0 else float("nan"))
-        m.load.append(loadavg())
-        wall, rss, cpu, out = run_once(m.command)
-        m.seconds.append(wall)
-        m.rss_kib.append(rss)
-        m.cpu.append(cpu)
-        if i == 0:
-            data = json.loads(out)
-            m.output = {
-                k: data.get(k)
-                for k in (
-                    "records",
-                    "valid_records",
-                    "error_count",
-                    "warning_count",
-                    "valid",
-                    "errors",
-                    "first_error",
-                )
-                if k in data
-            }
-            sanity(m)
-        print(
-            f"  {m.tool:<13} {m.rows:>10,} rows  run {i + 1}/{runs}: {wall:7.2f} s  "
-            f"cpu {cpu:6.2f} s  "
-            f"{rss / 1024:7.1f} MiB  (before: load {m.load[-1]:.2f}, idle {m.idle[-1]:.0%})",
-            flush=True,
-        )
+    for _ in range(runs):
+        measure_once(m, runs, min_idle, max_wait)
     return m
+
+
+def measure_interleaved(
+    measures: list[Measure], runs: int, min_idle: float = 0.0, max_wait: float = 0.0
+) -> list[Measure]:
+    """Run the tools in turn (A, B, C, A, B, C, ...): on a shared machine whose load drifts,
+    each tool then sees the same mix of quiet and busy moments, so their ratio is fair."""
+    for _ in range(runs):
+        for m in measures:
+            measure_once(m, runs, min_idle, max_wait)
+    return measures
+
+
+def measure_once(m: Measure, runs: int, min_idle: float = 0.0, max_wait: float = 0.0) -> None:
+    """One run of ``m.command`` in a fresh process (after waiting for quiet, if asked)."""
+    i = len(m.seconds)
+    m.idle.append(wait_for_quiet(min_idle, max_wait) if min_idle > 0 else float("nan"))
+    m.load.append(loadavg())
+    wall, rss, cpu, out = run_once(m.command)
+    m.seconds.append(wall)
+    m.rss_kib.append(rss)
+    m.cpu.append(cpu)
+    if i == 0:
+        data = json.loads(out)
+        m.output = {
+            k: data.get(k)
+            for k in (
+                "records",
+                "valid_records",
+                "error_count",
+                "warning_count",
+                "valid",
+                "errors",
+                "first_error",
+            )
+            if k in data
+        }
+        sanity(m)
+    print(
+        f"  {m.tool:<13} {m.rows:>10,} rows  run {i + 1}/{runs}: {wall:7.2f} s  "
+        f"cpu {cpu:6.2f} s  "
+        f"{rss / 1024:7.1f} MiB  (before: load {m.load[-1]:.2f}, idle {m.idle[-1]:.0%})",
+        flush=True,
+    )
 
 
 def _rel(path: Path) -> str:
@@ -465,6 +482,13 @@ def main(argv: list[str] | None = None) -> int:
         help="before each run, wait until this share of CPU is idle (0 = do not wait)",
     )
     ap.add_argument("--max-wait", type=float, default=180.0, help="seconds to wait for quiet")
+    ap.add_argument(
+        "--interleave",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the tools in turn, run by run (default), rather than all runs of one tool\n"
+        "then the next: fairer ratios while other work comes and goes",
+    )
     args = ap.parse_args(argv)
 
     now = dt.datetime.fromisoformat(args.now.replace("Z", "+00:00"))
@@ -488,13 +512,17 @@ def main(argv: list[str] | None = None) -> int:
             head_slice(path, slice_path, args.frictionless_rows)
         runs = args.runs_large if (args.runs_large and size >= 5_000_000) else args.runs
         cmds = commands(path, args.now, slice_path)
+        measures = []
         for tool, cmd in cmds.items():
             if tool in skip:
                 continue
             rows = min(size, args.frictionless_rows) if tool == "frictionless" else size
             f = slice_path if tool == "frictionless" else path
-            m = Measure(tool, f, size, rows, cmd)
-            results.append(measure(m, runs, args.min_idle, args.max_wait))
+            measures.append(Measure(tool, f, size, rows, cmd))
+        if args.interleave:
+            results += measure_interleaved(measures, runs, args.min_idle, args.max_wait)
+        else:
+            results += [measure(m, runs, args.min_idle, args.max_wait) for m in measures]
     table = render(results)
     print(table)
     after = code_state()
@@ -534,24 +562,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(results: list[Measure]) -> str:
-    """A Markdown table of the medians, with the ratios against hrsignal on the same file."""
+    """A Markdown table of the medians, with the ratios against hrsignal on the same file.
+
+    "paired" is the median over rounds of hrsignal's rows/s divided by the tool's rows/s in
+    the same round (runs interleaved): the figure least moved by other load on the machine.
+    """
     lines = [
         "| tool | file rows | rows measured | runs | median s | best s | rows/s (median) "
-        "| peak RSS MiB | hrsignal speed-up (median) | CPU s (median) | rows per CPU s "
-        "| hrsignal CPU efficiency |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MiB | hrsignal speed-up (median) | hrsignal speed-up (paired) "
+        "| CPU s (median) | rows per CPU s | hrsignal CPU efficiency |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    hrsignal = {m.size: m.rows_per_s for m in results if m.tool == "hrsignal"}
-    hr_cpu = {m.size: m.rows_per_cpu_s for m in results if m.tool == "hrsignal"}
+    hr_runs = {m.size: m for m in results if m.tool == "hrsignal"}
     for m in results:
-        hr = hrsignal.get(m.size)
-        ratio = "" if m.tool == "hrsignal" or hr is None else f"{hr / m.rows_per_s:.1f}x"
-        hc = hr_cpu.get(m.size)
-        cratio = "" if m.tool == "hrsignal" or hc is None else f"{hc / m.rows_per_cpu_s:.1f}x"
+        hr = hr_runs.get(m.size)
+        ratio = cratio = paired = ""
+        if m.tool != "hrsignal" and hr is not None:
+            ratio = f"{hr.rows_per_s / m.rows_per_s:.2f}x"
+            cratio = f"{hr.rows_per_cpu_s / m.rows_per_cpu_s:.2f}x"
+            pairs = [
+                (hr.rows / a) / (m.rows / b) for a, b in zip(hr.seconds, m.seconds, strict=False)
+            ]
+            paired = f"{statistics.median(pairs):.2f}x" if pairs else ""
         lines.append(
             f"| {m.tool} | {m.size:,} | {m.rows:,} | {len(m.seconds)} | {m.median_s:.2f} | "
             f"{min(m.seconds):.2f} | "
-            f"{m.rows_per_s:,.0f} | {m.peak_rss_mib:.0f} | {ratio} | "
+            f"{m.rows_per_s:,.0f} | {m.peak_rss_mib:.0f} | {ratio} | {paired} | "
             f"{statistics.median(m.cpu):.2f} | {m.rows_per_cpu_s:,.0f} | {cratio} |"
         )
     return "\n".join(lines)
