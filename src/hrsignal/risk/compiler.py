@@ -306,8 +306,10 @@ class PolicyCompiler:
         sum(d.x_exfil) OVER {cum_w} AS x_cum,
         count(*) OVER {base_w} AS hist_days
     FROM _daily d LEFT JOIN directory dir ON dir.{user} = d.{user})""",
+            # Rounded: engines interpolate in a different order (DuckDB 11.100000000000001,
+            # Spark 11.1); six decimals make them agree and change no comparison of counts.
             f"""_peers AS (SELECT dept, {day},
-        {d.quantile("x_cum", p.cumulative.quantile)} AS peer_q,
+        round({d.quantile("x_cum", p.cumulative.quantile)}, 6) AS peer_q,
         count(*) AS peer_n FROM _feat GROUP BY dept, {day})""",
         ]
         seq_joins, seq_points, seq_json = [], [], []

@@ -15,7 +15,7 @@ _feat AS (SELECT d.*, coalesce(lower(dir.department), '') AS dept,
         count(*) OVER (PARTITION BY d."user" ORDER BY d."day" RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 DAYS PRECEDING) AS hist_days
     FROM _daily d LEFT JOIN directory dir ON dir."user" = d."user"),
 _peers AS (SELECT dept, "day",
-        quantile_cont(x_cum, 0.9) AS peer_q,
+        round(quantile_cont(x_cum, 0.9), 6) AS peer_q,
         count(*) AS peer_n FROM _feat GROUP BY dept, "day"),
 _seq0_s0 AS (SELECT "user", "time", "time" AS start FROM _sev WHERE ((("activity" IN ('FileDownloaded', 'FileSyncDownloaded'))))),
 _seq0_s1 AS (

@@ -15,7 +15,7 @@ _feat AS (SELECT d.*, coalesce(lower(dir.department), '') AS dept,
         count(*) OVER (PARTITION BY d.`user` ORDER BY unix_date(d.`day`) RANGE BETWEEN 30 PRECEDING AND 1 PRECEDING) AS hist_days
     FROM _daily d LEFT JOIN directory dir ON dir.`user` = d.`user`),
 _peers AS (SELECT dept, `day`,
-        percentile(x_cum, 0.9) AS peer_q,
+        round(percentile(x_cum, 0.9), 6) AS peer_q,
         count(*) AS peer_n FROM _feat GROUP BY dept, `day`),
 _scored AS (SELECT f.*, t.priority, p.peer_q, p.peer_n,
         CASE WHEN `c_malware` >= 5 THEN 3 WHEN `c_malware` >= 2 THEN 2 WHEN `c_malware` >= 1 THEN 1 ELSE 0 END AS `l_malware`, CASE WHEN `c_tampering` >= 4 THEN 3 WHEN `c_tampering` >= 2 THEN 2 WHEN `c_tampering` >= 1 THEN 1 ELSE 0 END AS `l_tampering`, CASE WHEN `c_unallowed_software` >= 10 THEN 3 WHEN `c_unallowed_software` >= 3 THEN 2 WHEN `c_unallowed_software` >= 1 THEN 1 ELSE 0 END AS `l_unallowed_software`, CASE WHEN `c_removable_media` >= 12 THEN 3 WHEN `c_removable_media` >= 6 THEN 2 WHEN `c_removable_media` >= 3 THEN 1 ELSE 0 END AS `l_removable_media`,
