@@ -146,12 +146,34 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path, P
 def test_served_demo_answers_on_its_url_and_stops_on_sigint(
     served: tuple[subprocess.Popen[str], str, Path, Path, list[str]],
 ) -> None:
-    """The printed URL answers over TLS trusted through the demo CA; a second demo on the same
-    directory or port is refused while it runs; the printed upload command works; SIGINT stops
-    it cleanly (exit 0, port closed)."""
+    """The printed URL answers over TLS trusted through the demo CA and the printed sign-in
+    opens the dashboard's alerts; a second demo on the same directory or port is refused while
+    it runs; the printed upload command works; SIGINT stops it cleanly (exit 0, port closed)."""
     proc, url, home, ca, lines = served
-    health = httpx.get(f"{url}/healthz", verify=ssl.create_default_context(cafile=ca), timeout=10)
+    tls = ssl.create_default_context(cafile=ca)
+    health = httpx.get(f"{url}/healthz", verify=tls, timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok"
+
+    output = "".join(lines)
+    alert_id = re.search(r"\b(A-[0-9a-f]{10})\b", output)
+    password = re.search(r"demo-investigator +(\S+) +\(investigator\)", output)
+    assert alert_id and password, output
+    with httpx.Client(base_url=url, verify=tls, timeout=10, follow_redirects=True) as browser:
+        form = browser.get("/signin")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert form.status_code == 200 and csrf
+        signed_in = browser.post(
+            "/signin",
+            data={
+                "name": "demo-investigator",
+                "password": password.group(1),
+                "csrf_token": csrf.group(1),
+            },
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        alerts = browser.get("/alerts")
+        assert alerts.status_code == 200 and alert_id.group(1) in alerts.text
+        assert THIEF not in alerts.text  # pseudonyms until an investigator reveals
 
     same_dir = run_demo("--dir", str(home), "--port", "0", "--no-serve")
     assert same_dir.exit_code == 2
