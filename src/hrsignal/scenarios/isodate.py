@@ -269,7 +269,10 @@ def _cast_into(values: pa.Array, which: np.ndarray, to: pa.DataType, out: Parsed
     else:
         idx = np.flatnonzero(which)
         sub = values.take(pa.array(idx))
-    nanos = pc.cast(sub, to).cast(pa.int64()).to_numpy()
+    stamps = pc.cast(sub, to)  # no nulls: the values buffer is the whole answer
+    nanos = np.frombuffer(stamps.buffers()[1], dtype=np.int64)[
+        stamps.offset : stamps.offset + len(stamps)
+    ]
     micros = np.floor_divide(nanos, 1000)  # the 7th fractional digit is below a microsecond
     if idx is None:
         out.micros[:] = micros

@@ -17,7 +17,7 @@ import datetime as dt
 import os
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +29,14 @@ import pyarrow.compute as pc
 
 from hrsignal.errors import InputFileError, UsageError
 from hrsignal.scenarios import source as src
-from hrsignal.scenarios.checks import CheckContext, check_field, check_rules, report
+from hrsignal.scenarios.checks import (
+    CheckContext,
+    Shape,
+    check_field,
+    check_rules,
+    report,
+    shape_of,
+)
 from hrsignal.scenarios.dedupe import DuplicateTracker
 from hrsignal.scenarios.findings import Code, Finding, Severity, error, warning
 from hrsignal.scenarios.mapping import (
@@ -192,8 +199,9 @@ class ValidationRun:
         self.report = ValidationReport(file=self.name, scenario=scenario or "unknown")
         self._resolved: ResolvedMapping | None = None
         self._dupes = DuplicateTracker()
-        # hashing for duplicate detection runs beside the checks (DuckDB releases the GIL)
-        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hrsignal-hash")
+        # hashing for duplicate detection, and the UPN regular expression (RE2, off the GIL),
+        # run beside the checks of the same batch
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hrsignal-check")
         self._started = False
         self._undecodable = False
         #: records that repeat an earlier record exactly (known once iteration ends)
@@ -213,7 +221,7 @@ class ValidationRun:
 
     def close(self) -> None:
         """Close the file if this run opened it."""
-        self._hasher.shutdown(wait=True)
+        self._pool.shutdown(wait=True)
         if self._owns_stream:
             self._stream.close()
 
@@ -361,7 +369,8 @@ class ValidationRun:
         assert resolved is not None
         n = len(raw)
         batch_findings: list[Finding] = []
-        hashes = self._hasher.submit(self._dupes.hash, raw.columns)
+        hashes = self._pool.submit(self._dupes.hash, raw.columns)
+        shapes = self._shapes(raw)
 
         def add(finding: Finding) -> None:
             batch_findings.append(finding)
@@ -407,7 +416,15 @@ class ValidationRun:
             for fname, idx in scen.columns.items():
                 fspec = spec.field(fname)
                 columns[fname] = header[idx]
-                values[fname] = check_field(ctx, fspec, header[idx], raw.columns[idx], routed)
+                shape = shapes.get((idx, fspec.type))
+                values[fname] = check_field(
+                    ctx,
+                    fspec,
+                    header[idx],
+                    raw.columns[idx],
+                    routed,
+                    shape.result() if isinstance(shape, Future) else shape,
+                )
             raw_cells = {f: raw.columns[i] for f, i in scen.columns.items()}
             check_rules(ctx, spec, values, columns, raw_cells, routed)
             for fname, arr in values.items():
@@ -448,6 +465,26 @@ class ValidationRun:
         self.report.records += n
         self.report.valid_records += int(valid.sum())
         return ValidatedBatch(raw.records, raw.lines, valid, raw_table, table, batch_findings)
+
+    def _shapes(self, raw: src.RawBatch) -> dict[tuple[int, str], Future[Shape] | Shape]:
+        """Start the shape checks of the batch's UPN columns on the pool and do its date
+        columns here meanwhile: RE2 and Arrow's cast release the GIL, so they overlap."""
+        resolved = self._resolved
+        assert resolved is not None
+        out: dict[tuple[int, str], Future[Shape] | Shape] = {}
+        fields = [
+            (idx, get_scenario(scen.name).field(fname))
+            for scen in resolved.scenarios
+            if not scen.missing
+            for fname, idx in scen.columns.items()
+        ]
+        for idx, spec in fields:
+            if spec.type == "upn" and (idx, "upn") not in out:
+                out[idx, "upn"] = self._pool.submit(shape_of, spec, raw.columns[idx])
+        for idx, spec in fields:
+            if spec.type == "datetime" and (idx, "datetime") not in out:
+                out[idx, "datetime"] = shape_of(spec, raw.columns[idx])
+        return out
 
     def _window(self) -> tuple[dt.datetime, dt.datetime, Severity] | None:
         window = self.options.date_window
