@@ -265,7 +265,8 @@ def upload(
     result.upload = done
     narrator.step(
         "upload",
-        f"{HR_FILE}: {done.rows_sent} rows validated and sent in {done.calls} call(s) by "
+        f"{HR_FILE}: {done.rows_sent} rows validated and sent in {done.calls} "
+        f"call{'' if done.calls == 1 else 's'} by "
         "hrsignal.client (msal token from the service, over TLS)",
     )
     verdict = "= rows sent" if done.records_saved == done.rows_sent else "!= rows sent"
