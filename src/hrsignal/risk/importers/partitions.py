@@ -53,6 +53,8 @@ _DICTIONARY = [
 #: columns without min/max statistics (long free text nobody filters on by range)
 _NO_STATISTICS = {"object", "target", "record_id", "_raw"}
 _REJECT = "__HIVE_DEFAULT_PARTITION__"
+#: average rows per run of one day below which a batch is sorted rather than sliced
+_MIN_RUN = 256
 
 
 class DayPartitionWriter:
@@ -95,13 +97,14 @@ class DayPartitionWriter:
                 return
         day = table.column("day")
         table = table.drop_columns(["day"])
-        low, high = pc.min_max(day).values()
-        if low == high:  # time-ordered sources: usually one day per batch
-            self._buffer(str(low.as_py()), table)
-            return
-        order = pc.sort_indices(day)
-        table = table.take(order)
-        runs = pc.run_end_encode(day.take(order).combine_chunks())
+        runs = pc.run_end_encode(day.combine_chunks())
+        if len(runs.run_ends) > len(day) // _MIN_RUN:
+            # Days interleaved row by row: group them (one copy of the batch).
+            order = pc.sort_indices(day)
+            table = table.take(order)
+            runs = pc.run_end_encode(day.take(order).combine_chunks())
+        # Time-ordered sources (and DuckDB's parallel scan of them) give long runs of one day:
+        # their slices are views, no copy.
         start = 0
         for value, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
             self._buffer(str(value), table.slice(start, end - start))
