@@ -290,6 +290,7 @@ class RawBatch:
     lines: np.ndarray  # int64, 1-based physical line where the record starts
     structural: np.ndarray  # bool: the row itself is malformed (already has a finding)
     findings: list[Finding] = field(default_factory=list)
+    hashes: np.ndarray | None = None  # uint64 row hashes, when the reader computed them
 
     def __len__(self) -> int:
         return len(self.records)
@@ -626,12 +627,17 @@ class _Unclosable(io.RawIOBase):
 _DONE = object()
 
 
-def prefetch(batches: Iterator[RawBatch], depth: int = 2) -> Iterator[RawBatch]:
+def prefetch(
+    batches: Iterator[RawBatch],
+    depth: int = 2,
+    prepare: Callable[[RawBatch], None] | None = None,
+) -> Iterator[RawBatch]:
     """Read batches on a background thread while the caller checks the previous ones.
 
     Arrow's parser and the numpy/Arrow kernels of the checks release the GIL, so reading and
-    checking overlap on two cores. An exception in the reader reaches the caller after the
-    batches read before it, in order.
+    checking overlap on two cores. ``prepare`` runs on the reader thread on each batch just
+    read, while its bytes are still in the cache. An exception in the reader reaches the
+    caller after the batches read before it, in order.
     """
     out: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -639,6 +645,8 @@ def prefetch(batches: Iterator[RawBatch], depth: int = 2) -> Iterator[RawBatch]:
     def work() -> None:
         try:
             for batch in batches:
+                if prepare is not None:
+                    prepare(batch)
                 while not stop.is_set():
                     try:
                         out.put(batch, timeout=0.1)

@@ -199,9 +199,8 @@ class ValidationRun:
         self.report = ValidationReport(file=self.name, scenario=scenario or "unknown")
         self._resolved: ResolvedMapping | None = None
         self._dupes = DuplicateTracker()
-        # hashing for duplicate detection, and the UPN regular expression (RE2, off the GIL),
-        # run beside the checks of the same batch
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hrsignal-check")
+        # the UPN regular expression (RE2, off the GIL) runs beside the rest of a batch's checks
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hrsignal-check")
         self._started = False
         self._undecodable = False
         #: records that repeat an earlier record exactly (known once iteration ends)
@@ -299,7 +298,7 @@ class ValidationRun:
         if enc.is_utf8:
             try:
                 reader = src.fast_batches(stream, header, self.delimiter, counters)
-                for raw in src.prefetch(reader):
+                for raw in src.prefetch(reader, prepare=self._hash):
                     yield self._check(raw)
                 return
             except src.FallbackNeeded as why:
@@ -369,7 +368,8 @@ class ValidationRun:
         assert resolved is not None
         n = len(raw)
         batch_findings: list[Finding] = []
-        hashes = self._pool.submit(self._dupes.hash, raw.columns)
+        if raw.hashes is None:
+            self._hash(raw)
         shapes = self._shapes(raw)
 
         def add(finding: Finding) -> None:
@@ -451,7 +451,8 @@ class ValidationRun:
         if self.report.file_rejected:
             invalid[:] = True
         valid = ~invalid
-        self._dupes.add(hashes.result(), raw.records, valid)
+        assert raw.hashes is not None
+        self._dupes.add(raw.hashes, raw.records, valid)
         table = pa.table(
             {
                 "scenario": scenario_col,
@@ -465,6 +466,11 @@ class ValidationRun:
         self.report.records += n
         self.report.valid_records += int(valid.sum())
         return ValidatedBatch(raw.records, raw.lines, valid, raw_table, table, batch_findings)
+
+    def _hash(self, raw: src.RawBatch) -> None:
+        """Hash each record of a batch for duplicate detection (on the reader thread when the
+        fast reader runs, while the batch's bytes are still in the cache)."""
+        raw.hashes = self._dupes.hash(raw.columns)
 
     def _shapes(self, raw: src.RawBatch) -> dict[tuple[int, str], Future[Shape] | Shape]:
         """Start the shape checks of the batch's UPN columns on the pool and do its date
