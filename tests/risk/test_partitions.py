@@ -54,6 +54,24 @@ def _batches(rows: list[dict[str, object]], size: int) -> Iterator[pa.RecordBatc
         yield pa.RecordBatch.from_pylist(rows[start : start + size], schema=SCHEMA)
 
 
+def _check_files(root: Path, users: int, max_group: int) -> None:
+    """Every user row written once, in a file of its own day, row groups within the limit."""
+    found: Counter[str] = Counter()
+    for file in root.glob("_kind=*/source=generic/day=*/*.parquet"):
+        meta = pq.ParquetFile(file).metadata
+        assert all(meta.row_group(i).num_rows <= max_group for i in range(meta.num_row_groups))
+        table = pq.read_table(file)
+        assert "day" not in table.column_names
+        folder = file.parent.name.removeprefix("day=")
+        for rec in table.to_pylist():
+            if folder == "__HIVE_DEFAULT_PARTITION__":
+                assert rec["_problem"] == "malformed_time"
+            else:
+                assert rec["time"].date().isoformat() == folder
+            found[rec["user"]] += 1
+    assert found == Counter(f"u{i}" for i in range(users))
+
+
 def test_unordered_rows_land_in_their_day_with_small_buffers(tmp_path: Path) -> None:
     """With tiny row groups, buffers and a 3-file limit, every row of shuffled input is written
     once, to a file of its own day (rejects to the default partition), in row groups no larger
@@ -66,20 +84,22 @@ def test_unordered_rows_land_in_their_day_with_small_buffers(tmp_path: Path) -> 
         writer.add(batch)
     writer.close()
     assert writer.rows == 600
-    found: Counter[str] = Counter()
-    for file in tmp_path.glob("_kind=*/source=generic/day=*/*.parquet"):
-        meta = pq.ParquetFile(file).metadata
-        assert all(meta.row_group(i).num_rows <= 7 for i in range(meta.num_row_groups))
-        table = pq.read_table(file)
-        assert "day" not in table.column_names
-        folder = file.parent.name.removeprefix("day=")
-        for rec in table.to_pylist():
-            if folder == "__HIVE_DEFAULT_PARTITION__":
-                assert rec["_problem"] == "malformed_time"
-            else:
-                assert rec["time"].date().isoformat() == folder
-            found[rec["user"]] += 1
-    assert found == Counter(f"u{i}" for i in range(600))
+    _check_files(tmp_path, 600, 7)
+
+
+def test_runs_of_days_land_in_their_day(tmp_path: Path) -> None:
+    """Batches holding long runs of one day (time-ordered input, or blocks of two days taking
+    turns, as DuckDB's parallel scan returns them) are split at the runs correctly."""
+    rows = sorted(_rows(3000, days=5, seed=4), key=lambda r: str(r["day"]))
+    blocks = [rows[i : i + 300] for i in range(0, 3000, 300)]
+    turns = [r for pair in zip(blocks[0::2], blocks[1::2], strict=True) for r in pair[0] + pair[1]]
+    for n, ordered in enumerate((rows, turns)):
+        root = tmp_path / str(n)
+        writer = DayPartitionWriter(root, "generic", SCHEMA)
+        for batch in _batches(ordered, 1000):
+            writer.add(batch)
+        writer.close()
+        _check_files(root, 3000, 122_880)
 
 
 def test_a_shuffled_parquet_import_is_stored_by_day(store: RiskStore, tmp_path: Path) -> None:
