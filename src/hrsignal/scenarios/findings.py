@@ -32,6 +32,7 @@ class Code(enum.StrEnum):
     MISSING_COLUMN = "missing-column"
     DUPLICATE_COLUMN = "duplicate-column"
     UNKNOWN_COLUMN = "unknown-column"
+    TOO_MANY_COLUMNS = "too-many-columns"
     UNTERMINATED_QUOTE = "unterminated-quote"
     TOO_MANY_FINDINGS = "too-many-findings"
     # record level

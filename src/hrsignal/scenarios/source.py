@@ -24,7 +24,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -306,18 +306,15 @@ def fast_batches(
     """Arrow's CSV parser over UTF-8 input; raises :class:`FallbackNeeded` on anything odd."""
     ncols = len(header.names)
     names = [f"c{i}" for i in range(ncols)]
-    anomalies: list[int] = []
-
-    def on_invalid(row: object) -> str:
-        anomalies.append(1)
-        return "skip"
-
     stream.seek(header.end_offset)
     if not stream.read(1):
         return  # header only
     stream.seek(header.end_offset)
+    # A row with the wrong number of fields makes Arrow raise ArrowInvalid: the exact reader
+    # then places it. (An invalid_row_handler is not used: Arrow decodes the row's text for
+    # it, and a row that is not UTF-8 made that print a traceback to stderr.)
     try:
-        reader = _open_arrow(stream, names, delimiter, on_invalid)
+        reader = _open_arrow(stream, names, delimiter)
     except pa.ArrowInvalid as exc:
         raise FallbackNeeded(str(exc)) from None
     pending: RawBatch | None = None
@@ -326,13 +323,9 @@ def fast_batches(
         try:
             batch = reader.read_next_batch()
         except StopIteration:
-            if anomalies:
-                raise FallbackNeeded("row with the wrong number of fields") from None
             break
         except pa.ArrowInvalid as exc:
             raise FallbackNeeded(str(exc)) from None
-        if anomalies:
-            raise FallbackNeeded("row with the wrong number of fields")
         n = batch.num_rows
         if n == 0:
             continue
@@ -365,9 +358,7 @@ def fast_batches(
         yield pending
 
 
-def _open_arrow(
-    stream: BinaryIO, names: list[str], delimiter: str, on_invalid: Callable[[Any], str]
-) -> pcsv.CSVStreamingReader:
+def _open_arrow(stream: BinaryIO, names: list[str], delimiter: str) -> pcsv.CSVStreamingReader:
     return pcsv.open_csv(
         stream,
         read_options=pcsv.ReadOptions(column_names=names, block_size=_BLOCK_SIZE),
@@ -375,7 +366,6 @@ def _open_arrow(
             delimiter=delimiter,
             newlines_in_values=True,
             ignore_empty_lines=False,
-            invalid_row_handler=on_invalid,
         ),
         convert_options=pcsv.ConvertOptions(
             column_types={n: pa.string() for n in names},

@@ -75,6 +75,10 @@ class DateWindow:
         return cls(past, future, severity)
 
 
+#: More header columns than this refuse the file (every scenario has fewer than 20 fields).
+MAX_COLUMNS = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class ValidationOptions:
     """How to read and check a file. Built at the edge (CLI, server settings)."""
@@ -285,6 +289,17 @@ class ValidationRun:
             )
             return
         self.header = header.names
+        if len(header.names) > MAX_COLUMNS:
+            # Reading rows of a million columns takes gigabytes: refuse at the header.
+            self._reject_file(
+                error(
+                    Code.TOO_MANY_COLUMNS,
+                    f"the header has {len(header.names):,} columns; an HR file has at most "
+                    f"{MAX_COLUMNS:,} (is this the right file, and the right --delimiter?)",
+                    line=1,
+                )
+            )
+            return
         bad_delim = src.wrong_delimiter(header.names, self.delimiter)
         if bad_delim is not None:
             self._reject_file(bad_delim)

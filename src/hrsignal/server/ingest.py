@@ -10,6 +10,7 @@ count is wrong, answers 400 with its findings and saves nothing.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 import uuid
@@ -45,6 +46,9 @@ log = logging.getLogger("hrsignal.server.ingest")
 #: Rows whose structure is broken reject the whole upload (the issue: 400, never 500).
 _STRUCTURAL = (Code.FIELD_COUNT, Code.UNTERMINATED_QUOTE)
 _FORBIDDEN = "jobId and corresponding appId do not match."
+#: Rejected rows kept in the log per upload (the counts stay exact): a file of millions of
+#: broken rows must not cost gigabytes of memory and database.
+MAX_STORED_FINDINGS = 10_000
 
 
 def bearer_token(request: Request) -> str:
@@ -171,7 +175,9 @@ def ingest_file(
         for batch in run:
             if batch.valid.any():
                 staged.append(stage_table(connector.job_id, batch.canonical, batch.valid))
-            errors.extend(f for f in batch.findings if f.is_error)
+            room = MAX_STORED_FINDINGS - len(errors)
+            if room > 0:
+                errors.extend(itertools.islice((f for f in batch.findings if f.is_error), room))
         report = run.report
     structural = sum(report.counts.get(str(c), 0) for c in _STRUCTURAL)
     entry = UploadEntry(
@@ -191,6 +197,12 @@ def ingest_file(
     )
     # File-level findings (record None) are in no batch.
     errors = [f for f in report.errors if f.record is None] + errors
+    kept = (
+        f"; the first {len(errors)} of {report.error_count} errors are kept in the log"
+        if report.error_count > len(errors)
+        else ""
+    )
+    entry.message = kept[2:] or None
     shown = errors[: st.settings.max_response_findings]
     if report.file_rejected or structural:
         entry.status = "rejected"
@@ -200,7 +212,7 @@ def ingest_file(
             if report.file_rejected
             else f"{structural} row(s) have the wrong number of fields or an unterminated "
             "quote; nothing was saved"
-        )
+        ) + kept
         with st.store.write() as conn:
             write_upload(conn, entry, errors)
         raise ApiError(
