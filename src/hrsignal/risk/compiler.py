@@ -239,9 +239,16 @@ class PolicyCompiler:
 
         An engine that does not reuse a CTE referenced several times (Spark inlines it, and
         would scan the events once per reference) materialises this once and passes its name
-        to :meth:`compile` as ``events_relation``.
+        to :meth:`compile` as ``events_relation``. Only the columns the scoring reads are kept
+        (those of the indicators' conditions, ``sensitivity`` for priority content, and the
+        keys): what is materialised stays small.
         """
-        return self._events_select(days)
+        d = self.d
+        used = {"user", "day", "time", "sensitivity"}
+        used |= {c.field for i in self.policy.indicators for c in i.where}
+        inner = self._events_select(days)
+        order = ["user", "day", "time", *sorted(used - {"user", "day", "time"})]
+        return f"SELECT {', '.join(d.ident(c) for c in order)} FROM ({inner}) _relevant"
 
     def _events_select(self, days: tuple[dt.date, dt.date] | None) -> str:
         p, d = self.policy, self.d
