@@ -42,8 +42,9 @@ _SPARK_TYPES = {
     "INTEGER": "INT",
     "BOOLEAN": "BOOLEAN",
 }
-#: a catalog table name: ``table``, ``db.table`` or ``catalog.db.table``
-_TABLE_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*){0,2}$")
+#: a catalog table name (``table``, ``db.table``, ``catalog.db.table``) or a path table
+#: (``delta.`s3://lake/events```, ``parquet.`/data/events```)
+_TABLE_NAME = re.compile(r"^([A-Za-z_]\w*(\.[A-Za-z_]\w*){0,2}|[A-Za-z_]\w*\.`[^`]+`)$")
 #: the columns without which no policy can be evaluated
 _REQUIRED = ("time", "user", "activity")
 
@@ -101,7 +102,11 @@ def load_events(spark: SparkSession, source: str) -> DataFrame:
     paths = [p.strip() for p in source.split(",") if p.strip()]
     if not paths:
         raise UsageError("--events is empty", hint="give Parquet paths or a table name")
-    as_table = len(paths) == 1 and _TABLE_NAME.match(paths[0]) and not _path_exists(paths[0])
+    as_table = (
+        len(paths) == 1
+        and _TABLE_NAME.match(paths[0])
+        and ("`" in paths[0] or not _path_exists(paths[0]))
+    )
     try:
         if as_table:
             df = spark.table(paths[0])
