@@ -74,9 +74,11 @@ def test_migrations_are_idempotent_and_create_every_table(db_url: str) -> None:
         "signing_keys",
         "used_assertions",
         "admin_tokens",
+        "accounts",
+        "web_sessions",
     } <= names
     with second.read() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     first.dispose()
     second.dispose()
 
