@@ -211,3 +211,15 @@ def test_batches_expose_raw_and_canonical_values() -> None:
     assert first["ResignationDate"].isoformat() == "2026-11-02T09:48:02.467504+00:00"
     assert first["LastWorkingDate"].isoformat() == "2026-11-27T00:00:00+00:00"
     assert batch.canonical.slice(1, 1).to_pylist()[0]["EmailAddress"] is None
+
+
+def test_findings_kept_under_the_cap_are_the_first_in_file_order() -> None:
+    """With the batches of a multi-megabyte file checked two at a time, the findings kept
+    under ``max_findings`` are still the first ones in record order, and every record is
+    counted once."""
+    rows = [[f"bad{i}", ROW[1], ROW[2], "x" * 40] for i in range(80_000)]
+    report = _mapping_report(_text(rows).encode(), max_findings=50_001)
+    assert report.error_count == 80_000 and report.truncated
+    kept = [f.record for f in report.errors if f.code == "invalid-upn"]
+    assert kept == list(range(1, 50_001))
+    assert report.records == 80_000 and report.valid_records == 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +48,7 @@ from hrsignal.scenarios.mapping import (
 from hrsignal.scenarios.schema import MULTI, canonical_fields, catalogue, fold, get_scenario
 
 _UTC = pa.timestamp("us", tz="UTC")
+_IN_FLIGHT = 2  # batches checked at once (the machine this was tuned on has 2 cores)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +204,10 @@ class ValidationRun:
         self.report = ValidationReport(file=self.name, scenario=scenario or "unknown")
         self._resolved: ResolvedMapping | None = None
         self._dupes = DuplicateTracker()
-        # the UPN regular expression (RE2, off the GIL) runs beside the rest of a batch's checks
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hrsignal-check")
+        # two batches are checked at once; the UPN regular expression (RE2, off the GIL) runs
+        # beside the rest of a batch's checks
+        self._checkers = ThreadPoolExecutor(_IN_FLIGHT, thread_name_prefix="hrsignal-check")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hrsignal-regex")
         self._started = False
         self._undecodable = False
         #: records that repeat an earlier record exactly (known once iteration ends)
@@ -224,6 +227,7 @@ class ValidationRun:
 
     def close(self) -> None:
         """Close the file if this run opened it."""
+        self._checkers.shutdown(wait=True)
         self._pool.shutdown(wait=True)
         if self._owns_stream:
             self._stream.close()
@@ -313,8 +317,7 @@ class ValidationRun:
         if enc.is_utf8:
             try:
                 reader = src.fast_batches(stream, header, self.delimiter, counters)
-                for raw in src.prefetch(reader, prepare=self._hash):
-                    yield self._check(raw)
+                yield from self._check_all(src.prefetch(reader, prepare=self._hash))
                 return
             except src.FallbackNeeded as why:
                 if "UTF8" in str(why) or "UTF-8" in str(why):
@@ -328,8 +331,37 @@ class ValidationRun:
             counters.delivered,
             self.options.batch_size,
         )
-        for raw in raw_batches:
-            yield self._check(raw)
+        yield from self._check_all(raw_batches)
+
+    def _check_all(self, raws: Iterator[src.RawBatch]) -> Iterator[ValidatedBatch]:
+        """Check batches two at a time on the checker threads, committing them in file order.
+
+        The checks of a batch have no effect outside it (:meth:`_check`); their findings,
+        counts and hashes reach the report in order (:meth:`_commit`), so the findings kept
+        under ``max_findings`` are the same as one batch at a time. An exception from the
+        reader (the hand-over to the exact reader) comes after the batches read before it.
+        """
+        pending: deque[Future[tuple[ValidatedBatch, np.ndarray]]] = deque()
+        try:
+            for raw in raws:
+                pending.append(self._checkers.submit(self._check, raw))
+                if len(pending) >= _IN_FLIGHT:
+                    yield self._commit(*pending.popleft().result())
+        except src.FallbackNeeded:
+            while pending:
+                yield self._commit(*pending.popleft().result())
+            raise
+        while pending:
+            yield self._commit(*pending.popleft().result())
+
+    def _commit(self, batch: ValidatedBatch, hashes: np.ndarray) -> ValidatedBatch:
+        """Add a checked batch's findings, counts and record hashes to the run."""
+        for finding in batch.findings:
+            self._add(finding)
+        self._dupes.add(hashes, batch.records, batch.valid)
+        self.report.records += len(batch)
+        self.report.valid_records += int(batch.valid.sum())
+        return batch
 
     def _resolve(self, header: list[str]) -> ResolvedMapping | None:
         mapping = self._given_mapping
@@ -378,7 +410,9 @@ class ValidationRun:
         )
         return resolved
 
-    def _check(self, raw: src.RawBatch) -> ValidatedBatch:
+    def _check(self, raw: src.RawBatch) -> tuple[ValidatedBatch, np.ndarray]:
+        """Check one batch, and return it with its record hashes; touches nothing outside it
+        (runs on a checker thread)."""
         resolved = self._resolved
         assert resolved is not None
         n = len(raw)
@@ -387,10 +421,7 @@ class ValidationRun:
             self._hash(raw)
         shapes = self._shapes(raw)
 
-        def add(finding: Finding) -> None:
-            batch_findings.append(finding)
-            self._add(finding)
-
+        add = batch_findings.append
         for finding in raw.findings:
             add(finding)
         invalid = raw.structural.copy()
@@ -466,8 +497,6 @@ class ValidationRun:
         if self.report.file_rejected:
             invalid[:] = True
         valid = ~invalid
-        assert raw.hashes is not None
-        self._dupes.add(raw.hashes, raw.records, valid)
         table = pa.table(
             {
                 "scenario": scenario_col,
@@ -478,9 +507,9 @@ class ValidationRun:
             }
         )
         raw_table = pa.Table.from_arrays(raw.columns, names=_unique_names(header))
-        self.report.records += n
-        self.report.valid_records += int(valid.sum())
-        return ValidatedBatch(raw.records, raw.lines, valid, raw_table, table, batch_findings)
+        assert raw.hashes is not None
+        batch = ValidatedBatch(raw.records, raw.lines, valid, raw_table, table, batch_findings)
+        return batch, raw.hashes
 
     def _hash(self, raw: src.RawBatch) -> None:
         """Hash each record of a batch for duplicate detection (on the reader thread when the
