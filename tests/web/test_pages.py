@@ -573,3 +573,17 @@ async def test_signing_in_again_ends_the_previous_session(anonymous: httpx.Async
     assert old.status_code == 303
     new = await anonymous.get("/alerts", headers={"Cookie": f"hrsignal_session={second}"})
     assert new.status_code == 200
+
+
+async def test_oversized_forms_are_refused_before_reading(
+    anonymous: httpx.AsyncClient, as_admin: Browserless
+) -> None:
+    """A sign-in body over 64 KiB is 413 (an HTML page, not a 500); so is a settings form."""
+    big = {"name": "x" * 70_000, "password": "p", "csrf_token": "t"}
+    r = await anonymous.post("/signin", data=big)
+    assert r.status_code == 413 and "KiB" in r.text
+    token = await as_admin.csrf("/settings")
+    r = await as_admin.client.post(
+        "/settings/accounts", data={"csrf_token": token, "name": "y" * 70_000}
+    )
+    assert r.status_code == 413

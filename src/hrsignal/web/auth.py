@@ -21,14 +21,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import anyio
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from hrsignal.errors import ForbiddenError, HrsignalError
+from hrsignal.errors import ForbiddenError, HrsignalError, PayloadTooLargeError, UsageError
 from hrsignal.server.context import state
 from hrsignal.store import accounts
 
@@ -179,6 +179,29 @@ def check_csrf(request: Request, person: Viewer, submitted: object) -> None:
         submitted.encode(), person.csrf_token.encode()
     ):
         raise CsrfError("the form's security token is missing or stale; reload the page")
+
+
+#: Largest body of a plain form (sign-in, triage, settings): far above any real one.
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def read_form(
+    request: Request, *, limit: int = MAX_FORM_BYTES, files: int = 0
+) -> dict[str, Any]:
+    """The posted form's fields (a field given twice becomes a list), after a size check:
+    the body must declare its length (browsers do) and stay under ``limit`` (else 413), so a
+    huge or endless body is refused before it is read into memory."""
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        raise UsageError("a form must be sent with a Content-Length")
+    if int(length) > limit:
+        raise PayloadTooLargeError(f"the form is over {limit // 1024} KiB")
+    form = await request.form(max_files=files, max_fields=500)
+    out: dict[str, Any] = {}
+    for key in form:
+        values = form.getlist(key)
+        out[key] = values if len(values) > 1 else values[0]
+    return out
 
 
 def new_signin_token() -> str:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from hrsignal.errors import ConfigError, PayloadTooLargeError, UsageError
+from hrsignal.errors import ConfigError, UsageError
 from hrsignal.scenarios import MULTI, open_validation, scenario_names
 from hrsignal.scenarios.mapping import FileMapping
 from hrsignal.scenarios.schema import get_scenario
@@ -49,17 +49,13 @@ AdminViewer = Annotated[Viewer, Depends(_admin)]
 
 
 async def posted(request: Request, person: Viewer, *, files: int = 0) -> dict[str, Any]:
-    """The form fields after the CSRF check (and the role check, done by ``_admin``)."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_SAMPLE_BYTES + 65536:
-        raise PayloadTooLargeError(f"the form is over {MAX_SAMPLE_BYTES // 2**20} MiB")
-    form = await request.form(max_files=files, max_fields=500)
+    """The form fields after the size and CSRF checks (the role is checked by ``_admin``)."""
+    limit = MAX_SAMPLE_BYTES + 65536 if files else auth.MAX_FORM_BYTES
+    form = await auth.read_form(request, limit=limit, files=files)
     auth.check_csrf(request, person, form.get("csrf_token"))
-    out: dict[str, Any] = {}
-    for key in form:
-        values = form.getlist(key)
-        out[key] = values if len(values) > 1 or key == "scenarios" else values[0]
-    return out
+    if "scenarios" in form and not isinstance(form["scenarios"], list):
+        form["scenarios"] = [form["scenarios"]]
+    return form
 
 
 def _mapping(

@@ -63,8 +63,8 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-async def _form(request: Request) -> dict[str, Any]:
-    form = await request.form(max_files=0, max_fields=200)
+async def _form(request: Request) -> dict[str, str]:
+    form = await auth.read_form(request)
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
