@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -139,3 +142,38 @@ def test_users_cli_creates_from_stdin_and_never_echoes_the_password(tmp_path: Pa
     assert isinstance(no_tty.exception, UsageError)
     assert "--password-stdin" in str(no_tty.exception)
     assert accounts.authenticate(open_store(db), "ana", "s3cret passphrase").role == "analyst"
+
+
+def test_serve_prints_the_dashboard_url_and_how_to_make_a_first_account(
+    tmp_path: Path,
+) -> None:
+    """``hrsignal serve`` names the dashboard's URL and, while no account exists, the command
+    that creates one; the dashboard answers there (the sign-in page)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    db = f"sqlite:///{tmp_path}/h.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hrsignal.cli", "serve", "--db", db, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("  no dashboard account") for line in lines):
+            assert proc.stderr and time.monotonic() < deadline, lines
+            lines.append(proc.stderr.readline())
+        assert f"dashboard: http://127.0.0.1:{port}/\n" in lines
+        assert "hrsignal users create NAME --role admin|analyst|investigator" in lines[-1]
+        for _ in range(100):
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/signin", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert page.status_code == 200 and "Sign in" in page.text
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -106,7 +106,7 @@ def serve_command(
     no_date_window: bool,
     risk_dir: str | None,
 ) -> None:
-    """Run the connector service (token endpoints, /api/signals, admin API)."""
+    """Run the connector service (token endpoints, /api/signals, admin API, dashboard)."""
     import uvicorn
 
     from hrsignal.server.app import create_app
@@ -153,6 +153,15 @@ def serve_command(
     click.echo(
         f"hrsignal serving {scheme}://{host}:{port} (database {store.display_url})", err=True
     )
+    from hrsignal.store.accounts import list_accounts
+
+    click.echo(f"dashboard: {scheme}://{host}:{port}/", err=True)
+    if not list_accounts(store):
+        click.echo(
+            "  no dashboard account yet; create one with: "
+            "hrsignal users create NAME --role admin|analyst|investigator",
+            err=True,
+        )
     uvicorn.run(
         app,
         host=host,
