@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import io
 import re
+import time
 from pathlib import Path
 
 import duckdb
@@ -22,6 +23,7 @@ from hrsignal.store import connectors, identity
 from hrsignal.store import uploads as log_store
 from hrsignal.store.engine import Store
 from hrsignal.store.schema import app_secrets
+from hrsignal.web.auth import AddressThrottle
 from hrsignal.web.csvsafe import safe_csv
 from tests.server import helpers
 from tests.web.conftest import THIEF, Browserless, csrf_of, sign_in
@@ -587,3 +589,15 @@ async def test_oversized_forms_are_refused_before_reading(
         "/settings/accounts", data={"csrf_token": token, "name": "y" * 70_000}
     )
     assert r.status_code == 413
+
+
+def test_address_throttle_counts_failures_per_address_in_a_window() -> None:
+    """At the limit an address must wait (another address need not); the count ages out."""
+    throttle = AddressThrottle(limit=2, window_s=0.3)
+    throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == 0
+    throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") >= 1
+    assert throttle.retry_after("10.0.0.2") == 0
+    time.sleep(0.35)
+    assert throttle.retry_after("10.0.0.1") == 0
