@@ -178,8 +178,9 @@ def _day(offset: int) -> str:
 
 
 PHASE = r"""
-import json, sys, time
+import json, os, resource, sys, time
 from pathlib import Path
+load1 = os.getloadavg()[0]
 from hrsignal.risk.store import RiskStore, StoreSettings
 work, phase, memory = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 store = RiskStore(work / "data", StoreSettings(memory_limit=memory))
@@ -212,6 +213,10 @@ elif phase == "alerts":
     alerts = list_alerts(store, reveal=True)
     out = {"alerts": [(a["user"], a["policy"], a["severity"], a["score"]) for a in alerts]}
 out["seconds"] = time.perf_counter() - t
+# CPU seconds of all threads: less sensitive than wall time to the other users of the machine.
+ru = resource.getrusage(resource.RUSAGE_SELF)
+out["cpu_s"] = ru.ru_utime + ru.ru_stime
+out["load1"] = load1
 # VmHWM is this process's own peak (ru_maxrss would include the parent's, inherited at fork).
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
 out["peak_rss_mib"] = int(hwm.split()[1]) / 1024
