@@ -178,8 +178,8 @@ def parse_iso(values: pa.Array, rows: np.ndarray) -> ParsedDates:
     Arrow's C++ ISO 8601 cast (about 30 ns a value) parses and checks every digit, separator,
     calendar date, time and offset range, but it accepts more layouts than Microsoft's samples
     use (a space for ``T``, no seconds, ``+HH`` zones, 8-9 fractional digits) and it fails a
-    whole array at once. So a shape gate, a few 64-bit word operations per value, admits to it
-    only the values whose layout is one of ours, split by whether they carry a zone; Arrow then
+    whole array at once. So a shape gate, eight bytes read per value, admits to it only the
+    values whose layout is one of ours, split by whether they carry a zone; Arrow then
     accepts exactly what :func:`parse_by_width` accepts, with the same instant. Values outside
     the gate, and every value of an array Arrow refuses (a 30 February, a year beyond the
     nanosecond range), are decided by :func:`parse_by_width`.
