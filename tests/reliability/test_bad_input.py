@@ -70,7 +70,7 @@ def csv_files(draw: st.DrawFn) -> bytes:
 
 
 @given(data=csv_files(), scenario=st.sampled_from([None, "resignations", "multi"]))
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_validator_answers_every_generated_file(data: bytes, scenario: str | None) -> None:
     """Any generated file gets a report with consistent counts, or an HrsignalError."""
     try:
@@ -136,7 +136,7 @@ def _answered(answer: httpx.Response) -> None:
     form=st.sampled_from(["raw", "multipart", "multipart-broken", "no-type"]),
     boundary=st.text(alphabet="abc-_'\"= ", min_size=1, max_size=20),
 )
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])  # fmt: skip
 def test_ingestion_answers_every_generated_body(
     endpoint: Endpoint, data: bytes, form: str, boundary: str
@@ -377,9 +377,9 @@ def _atheris(seconds: int, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_atheris_fuzzes_the_validator_without_a_crash(tmp_path: Path) -> None:
-    """20 seconds of coverage-guided fuzzing from the csv-spectrum corpus: no crash, no
+    """10 seconds of coverage-guided fuzzing from the csv-spectrum corpus: no crash, no
     exception other than HrsignalError, no stderr traceback from inside a callback."""
-    done = _atheris(20, tmp_path)
+    done = _atheris(10, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Exception ignored" not in done.stderr, done.stderr[-3000:]
     assert "Done " in done.stderr

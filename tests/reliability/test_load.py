@@ -160,9 +160,9 @@ def _check(result: dict[str, object], figures: Figures, node: str, db: str) -> N
 
 
 def test_load_sqlite(tmp_path: Path, figures: Figures, request: pytest.FixtureRequest) -> None:
-    """SQLite: 8 uploaders x 10 chunks x 500 records; nothing lost or doubled, all 200,
+    """SQLite: 8 uploaders x 6 chunks x 500 records; nothing lost or doubled, all 200,
     no 'database is locked'."""
-    result = run_load(tmp_path, f"sqlite:///{tmp_path / 'hr.db'}", chunks=10, per_chunk=500)
+    result = run_load(tmp_path, f"sqlite:///{tmp_path / 'hr.db'}", chunks=6, per_chunk=500)
     _check(result, figures, request.node.nodeid, "sqlite")
 
 
@@ -171,7 +171,7 @@ def test_load_postgres(
     tmp_path: Path, figures: Figures, request: pytest.FixtureRequest, fresh_postgres_url: str
 ) -> None:
     """PostgreSQL: the same load, the same guarantees."""
-    result = run_load(tmp_path, fresh_postgres_url, chunks=10, per_chunk=500)
+    result = run_load(tmp_path, fresh_postgres_url, chunks=6, per_chunk=500)
     _check(result, figures, request.node.nodeid, "postgres")
 
 
