@@ -149,11 +149,17 @@ class SparkBackend:
         self.source = events
         self.events = load_events(spark, events)
         self.events.createOrReplaceTempView("events")
+        self._max_day: str | None = None
+        self._max_day_read = False
 
     def max_event_day(self) -> str | None:
-        """The latest event day (a partition-only read when the data is partitioned by day)."""
-        row = self.spark.sql("SELECT CAST(max(day) AS STRING) FROM events").first()
-        return None if row is None or row[0] is None else str(row[0])
+        """The latest event day, read once per backend (Spark scans the ``day`` column for it,
+        and a run asks once per policy)."""
+        if not self._max_day_read:
+            row = self.spark.sql("SELECT CAST(max(day) AS STRING) FROM events").first()
+            self._max_day = None if row is None or row[0] is None else str(row[0])
+            self._max_day_read = True
+        return self._max_day
 
     def score(
         self,
