@@ -15,9 +15,10 @@ The layout is the one :func:`~hrsignal.risk.importers.common.run_import` publish
     <staging>/_kind=ok/source=<source>/day=<YYYY-MM-DD>/part-<n>.parquet
     <staging>/_kind=reject/source=<source>/day=__HIVE_DEFAULT_PARTITION__/part-<n>.parquet
 
-Memory is bounded: at most :data:`BUFFER_ROWS` rows wait for a full row group, and at most
-:data:`MAX_OPEN` files are open at once (a day seen again after its file was closed gets a new
-file).
+Memory is bounded: at most :data:`BUFFER_ROWS` rows wait for a full row group, two batches
+wait in the queue between the threads, and at most :data:`MAX_OPEN` files are open at once (a
+day seen again after its file was closed gets a new file). The files have the same columns and
+Parquet types as those DuckDB wrote before, so old and new files read together.
 """
 
 from __future__ import annotations
