@@ -151,3 +151,32 @@ def test_a_reader_failure_stops_the_writer(tmp_path: Path) -> None:
     reader = pa.RecordBatchReader.from_batches(SCHEMA, broken())
     with pytest.raises(ValueError, match="row 31"):
         write_day_partitions(reader, tmp_path, source="generic")
+
+
+def test_files_written_by_duckdb_before_read_with_new_ones(store: RiskStore) -> None:
+    """A store holding a day written by DuckDB's COPY (how imports wrote before) and a day
+    written by this writer reads as one events view with the event model's types."""
+    from hrsignal.risk.events import EVENT_COLUMNS
+    from tests.risk.conftest import import_events
+
+    old_day = store.events_dir / "source=generic" / "day=2026-09-01"
+    old_day.mkdir(parents=True)
+    values = {"time": "'2026-09-01 10:00:00'", "user": "'old@x.com'", "activity": "'FilePrinted'"}
+    cols = ", ".join(f'{values.get(c, "NULL")}::{t} AS "{c}"' for c, t in EVENT_COLUMNS.items())
+    duckdb.connect().execute(
+        f"COPY (SELECT {cols}, NULL::VARCHAR AS _problem, NULL::VARCHAR AS _raw) "
+        f"TO '{old_day / 'old-0.parquet'}' (FORMAT PARQUET)"
+    )
+    import_events(
+        store, [{"time": "2026-09-02 10:00:00", "user": "new@x.com", "activity": "FilePrinted"}]
+    )
+    with store.connect() as con:
+        rows = con.execute('SELECT "user", day, typeof("time") FROM events ORDER BY day').fetchall()
+        types = dict(
+            con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall()
+        )
+    assert [(u, str(d), t) for u, d, t in rows] == [
+        ("old@x.com", "2026-09-01", "TIMESTAMP"),
+        ("new@x.com", "2026-09-02", "TIMESTAMP"),
+    ]
+    assert {c: types[c] for c in EVENT_COLUMNS} == EVENT_COLUMNS
