@@ -15,14 +15,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from hrsignal.cli import main
 from hrsignal.risk.alerts import get_alert, list_alerts
 from hrsignal.risk.engine import RunOptions, run_policy
-from hrsignal.risk.hr import hr_from_csv
 from hrsignal.risk.policy import available_policies
 from hrsignal.risk.store import RiskStore
 from tests.risk.conftest import EXAMPLES, THEFT, import_events, many, resignation, set_hr
@@ -96,30 +93,12 @@ def hrsignal(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
     return code, out, err
 
 
-def export_hr_parquet(folder: Path) -> list[Path]:
-    """The example's HR records as Parquet (contract columns; profiles with departments)."""
-    triggers, _, _ = hr_from_csv(EXAMPLES / "hr-resignations.csv")
-    _, directory, _ = hr_from_csv(EXAMPLES / "employee-profile.csv")
-    assert directory is not None
-    profiles = pa.table(
-        {
-            "scenario": pa.array(["employee-profile"] * directory.num_rows),
-            "EmailAddress": directory.column("user"),
-            "EmployeeDepartment": directory.column("department"),
-        }
-    )
-    paths = [folder / "hr-triggers.parquet", folder / "hr-profiles.parquet"]
-    pq.write_table(triggers, paths[0])
-    pq.write_table(profiles, paths[1])
-    return paths
-
-
 def test_cli_spark_run_equals_duckdb_on_the_example_organisation(
     spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`risk run --engine spark --events DIR --hr X.parquet` finds the example's one thief with
-    the same user-days, alert, score and explanation as the DuckDB engine with the HR CSVs
-    (the theft template; the small organisation below runs all three)."""
+    """`risk hr-export` then `risk run --engine spark --events DIR --hr X.parquet` finds the
+    example's one thief with the same user-days, alert, score and explanation as the DuckDB
+    engine with the HR CSVs (the theft template; the small organisation runs all three)."""
     duck, lake = tmp_path / "duck", tmp_path / "lake"
     for source, extra in (
         ("purview-audit", [str(EXAMPLES / "purview-audit.csv.gz")]),
@@ -145,7 +124,18 @@ def test_cli_spark_run_equals_duckdb_on_the_example_organisation(
     )
     assert code == 0, err
     shutil.copytree(duck / "events", lake)  # the events live elsewhere, e.g. a data lake
-    hr = export_hr_parquet(tmp_path)
+    hr = tmp_path / "hr.parquet"  # as a job on a cluster that cannot reach the store gets it
+    code, _, err = hrsignal(
+        capsys,
+        "risk",
+        "hr-export",
+        str(hr),
+        "--hr",
+        str(EXAMPLES / "hr-resignations.csv"),
+        "--hr",
+        str(EXAMPLES / "employee-profile.csv"),
+    )
+    assert code == 0, err
     spark_dir = tmp_path / "spark"
     code, out_spark, err = hrsignal(
         capsys,
@@ -160,13 +150,11 @@ def test_cli_spark_run_equals_duckdb_on_the_example_organisation(
         "--events",
         str(lake),
         "--hr",
-        str(hr[0]),
-        "--hr",
-        str(hr[1]),
+        str(hr),
     )
     assert code == 0, err
     assert "Traceback" not in err
-    assert "HR triggers: 4 record(s) from 2 file(s)" in out_spark
+    assert "HR triggers: 4 record(s) from 1 file(s)" in out_spark
     assert (
         "data-theft-departing-users: full, 4 user(s) in scope, 4 scored over "
         "2026-06-18..2026-10-15, 6 alerting day(s); alerts: 1 new, 0 updated, 1 total"

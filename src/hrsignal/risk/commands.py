@@ -403,6 +403,34 @@ def _warn_broken(broken: list[Any], *, running: bool = False) -> None:
         )
 
 
+@risk_group.command("hr-export")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--db",
+    "db_url",
+    envvar="HRSIGNAL_DB",
+    default=None,
+    help="The connector service's database.",
+)
+@click.option(
+    "--hr",
+    "hr_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HR CSV(s) instead (validated; employee-profile rows keep their department).",
+)
+def hr_export_command(output: Path, db_url: str | None, hr_files: tuple[Path, ...]) -> None:
+    """Write the HR records as Parquet, for 'risk run --engine spark --hr OUTPUT' on a cluster
+    that cannot reach the connector's database."""
+    from hrsignal.risk.hr import export_hr
+
+    n, rejected = export_hr(output, db_url=db_url, files=hr_files)
+    click.echo(
+        f"{n} HR record(s) -> {output}"
+        + (f" ({rejected} invalid record(s) skipped)" if rejected else "")
+    )
+
+
 def _print_dry_run(store: RiskStore, summaries: list[Any], fmt: str) -> None:
     """The alerts a dry run would raise, users pseudonymised."""
     from hrsignal.risk.pseudonym import pseudonym

@@ -102,6 +102,48 @@ def hr_from_parquet(path: Path) -> tuple[pa.Table, pa.Table | None, int]:
     return contract, _directory(valid), table.num_rows - valid.num_rows
 
 
+def export_hr(
+    output: Path, *, db_url: str | None = None, files: tuple[Path, ...] = ()
+) -> tuple[int, int]:
+    """Write the HR records of the connector's store (``db_url``) or of HR CSVs (``files``) to
+    ``output`` as Parquet, in the shape :func:`hr_from_parquet` reads (the contract's columns,
+    plus employee-profile rows with ``EmployeeDepartment``): what a Spark job on a cluster that
+    cannot reach the store reads with ``--hr FILE.parquet``. Returns (records, rejected)."""
+    import pyarrow.parquet as pq
+
+    if bool(db_url) == bool(files):
+        raise UsageError("give --db URL or --hr FILE (one or more), not both or neither")
+    tables, rejected = [], 0
+    if db_url:
+        tables.append(hr_from_db(db_url))
+    for file in files:
+        table, directory, bad = hr_from_csv(file)
+        rejected += bad
+        # employee-profile rows go out once, with their department (below)
+        tables.append(
+            table.filter(pc.invert(pc.equal(table.column("scenario"), "employee-profile")))
+        )
+        if directory is not None:
+            tables.append(
+                pa.table(
+                    {
+                        "scenario": pa.array(["employee-profile"] * directory.num_rows),
+                        "EmailAddress": directory.column("user"),
+                        "EmployeeDepartment": directory.column("department"),
+                    }
+                )
+            )
+    table = pa.concat_tables(tables, promote_options="permissive")
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        pq.write_table(table, tmp)
+        tmp.replace(output)  # atomic: a job never reads half an export
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"{output}: cannot write ({exc.strerror})") from None
+    return table.num_rows, rejected
+
+
 def hr_from_db(db_url: str) -> pa.Table:
     """The latest HR records saved by the connector service (``hrsignal serve``)."""
     try:
