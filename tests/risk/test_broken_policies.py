@@ -82,7 +82,7 @@ def test_cli_lists_validates_and_runs_around_a_broken_file(tmp_path: Path) -> No
 
     r = hrs(data, "policies", "validate")
     assert r.returncode == 1
-    assert f"{broken}: line 6: not valid YAML" in r.stdout
+    assert f"{broken}: line 6, column 1: not valid YAML: expected the node content" in r.stdout
     assert "ok (data-theft-departing-users, 15 indicators)" in r.stdout
     assert "1 of 4 policy file(s) have problems" in r.stderr
 

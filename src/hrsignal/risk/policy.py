@@ -537,8 +537,14 @@ def check_policy_file(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
         return None, [PolicyProblem(str(path), "(file)", f"cannot be read ({exc.strerror})")]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(document)"
-        return None, [PolicyProblem(str(path), where, f"not valid YAML: {exc}")]
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
+        # One line (the parser's own message spans several, with a caret drawing).
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        what = f"{problem} ({context})" if context else problem
+        if "<stream end>" in what or "end of stream" in what:
+            what += "; is the file still being written?"
+        return None, [PolicyProblem(str(path), where, f"not valid YAML: {what}")]
     return parse_policy(doc, file=str(path))
 
 
