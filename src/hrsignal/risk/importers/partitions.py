@@ -6,8 +6,8 @@ appended to one open :class:`pyarrow.parquet.ParquetWriter` per day, in a second
 reading and writing overlap on two cores. Rejected records go to one file of their own.
 
 Why not DuckDB's ``COPY ... PARTITION_BY (day)``, which the importers used first: on the 2-core
-benchmark machine it spent about twice the CPU time of this writer for the same files (7.2 vs
-3.8 CPU seconds for 5 M events; see bench/RESULTS-risk.md), most of it in partitioning and
+benchmark machine that import spent 2.6 times the CPU time of this one for the same files (102
+vs 39 CPU seconds for 49.5 M events; see bench/RESULTS-risk.md), most of it in partitioning and
 encoding, not in reading or mapping.
 
 The layout is the one :func:`~hrsignal.risk.importers.common.run_import` publishes::
