@@ -298,7 +298,8 @@ class PolicyCompiler:
         cum_w = d.days_window(f"d.{user}", f"d.{day}", max(p.cumulative.days - 1, 0), 0)
         baselines = [
             f"coalesce(sum({self._col('c', i)}) OVER {base_w}, 0) / {float(base_days)!r} "
-            f"AS {self._col('b', i)}"
+            f"AS {self._col('b', i)}, coalesce(sum({self._col('c', i)}) OVER {base_w}, 0) "
+            f"AS {self._col('s', i)}"
             for i in inds
         ]
         ev = f"SELECT * FROM {events_relation}" if events_relation else self._events_select(days)
@@ -349,9 +350,12 @@ class PolicyCompiler:
             for i in inds
         )
         any_level = " OR ".join(f"{self._col('l', i)} >= 1" for i in inds)
+        # count > multiplier x max(baseline, 1), multiplied out by the baseline's days: exact
+        # in every engine (a divided baseline is a double in DuckDB and a decimal in Spark,
+        # and the two disagree where the product lands on a whole count).
         above = [
-            f"CASE WHEN {self._col('l', i)} >= 1 AND {self._col('c', i)} > "
-            f"{p.baseline.multiplier!r} * greatest({self._col('b', i)}, 1) "
+            f"CASE WHEN {self._col('l', i)} >= 1 AND {self._col('c', i)} * {base_days} > "
+            f"{p.baseline.multiplier!r} * greatest({self._col('s', i)}, {base_days}) "
             f"THEN {d.string(i.id)} END"
             for i in inds
         ]
