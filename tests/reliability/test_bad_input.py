@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -376,18 +377,37 @@ def _atheris(seconds: int, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_atheris_fuzzes_the_validator_without_a_crash(tmp_path: Path) -> None:
+def _record_fuzz(figures: Figures, node: str, seconds: int, stderr: str) -> None:
+    runs = re.search(r"Done (\d+) runs in (\d+) second", stderr)
+    cov = re.findall(r"cov: (\d+) ft: (\d+)", stderr)
+    figures.add(
+        f"atheris on the validator, {seconds} s",
+        node=node,
+        runs=int(runs.group(1)) if runs else None,
+        crashes=0,
+        coverage_edges=int(cov[-1][0]) if cov else None,
+        features=int(cov[-1][1]) if cov else None,
+        errors_surfaced=0,
+    )
+
+
+def test_atheris_fuzzes_the_validator_without_a_crash(
+    tmp_path: Path, figures: Figures, request: pytest.FixtureRequest
+) -> None:
     """10 seconds of coverage-guided fuzzing from the csv-spectrum corpus: no crash, no
     exception other than HrsignalError, no stderr traceback from inside a callback."""
     done = _atheris(10, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Exception ignored" not in done.stderr, done.stderr[-3000:]
     assert "Done " in done.stderr
+    _record_fuzz(figures, request.node.nodeid, 10, done.stderr)
 
 
 @pytest.mark.slow
-def test_atheris_soak(tmp_path: Path) -> None:
+@pytest.mark.timeout(900)
+def test_atheris_soak(tmp_path: Path, figures: Figures, request: pytest.FixtureRequest) -> None:
     """Ten minutes of the same."""
     done = _atheris(600, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Exception ignored" not in done.stderr
+    _record_fuzz(figures, request.node.nodeid, 600, done.stderr)
