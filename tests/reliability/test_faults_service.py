@@ -92,6 +92,7 @@ def _kill_service_during_uploads(
             # failed with a transport error; the operator's remedy is to run it again, which
             # resumes from its checkpoint.
             reruns = [u for u, s in summaries.items() if s.status == "failed"]
+            first_errors = sorted({str(summaries[u].error).splitlines()[0] for u in reruns})
             for u in reruns:
                 run(u)
     finally:
@@ -101,6 +102,7 @@ def _kill_service_during_uploads(
         "violations": violations,
         "kills": service.starts - 1,
         "reruns": len(reruns),
+        "first_errors": first_errors,
         "audit": harness.audit(db_url, job.job_id),
         "sent": {f"u{u}-{i}@contoso.com" for u in range(uploaders) for i in range(records)},
         "log": service.log(),
@@ -140,6 +142,7 @@ def _check(result: dict[str, object], db_url: str, figures: Figures, node: str, 
         + sum(1 for s in summaries.values() if s.status != "uploaded"),
         retries=sum(s.retries for s in summaries.values()),
         reruns_after_retry_budget=result["reruns"],
+        first_run_errors=result["first_errors"],
         uploads_logged=found.uploads,
     )
 
