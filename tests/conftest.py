@@ -53,9 +53,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+_from_workers: dict[str, list[str]] = {"found": []}
+_scanned_by_workers: dict[str, int] = {"records": 0, "files": 0}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """Under pytest-xdist: collect each worker's secret-scan result (see sessionfinish)."""
+    output = getattr(node, "workeroutput", {})
+    _from_workers["found"] += output.get("secrets_found", [])
+    for key, value in output.get("secrets_scanned", {}).items():
+        _scanned_by_workers[key] = _scanned_by_workers.get(key, 0) + int(value)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the session when a secret reached a log record or a watched log file."""
+    """Fail the session when a secret reached a log record or a watched log file.
+
+    Under pytest-xdist each worker scans its own processes' logs and hands the result to the
+    controller, which reports and fails the run."""
     found, scanned = logscan.finish()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports
+        workeroutput["secrets_found"] = found
+        workeroutput["secrets_scanned"] = dict(scanned)
+        return
+    found = [*found, *_from_workers["found"]]
+    keys = set(scanned) | set(_scanned_by_workers)
+    scanned = {k: int(scanned.get(k, 0)) + _scanned_by_workers.get(k, 0) for k in keys}
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if found:
         if reporter is not None:
