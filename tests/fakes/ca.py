@@ -1,10 +1,9 @@
-"""A throwaway certificate authority for TLS in tests, and app certificates for client
-assertions, made with ``cryptography``."""
+"""A throwaway certificate authority for TLS in tests (the demo's, ``hrsignal.demo.tls``), and
+app certificates for client assertions, made with ``cryptography``."""
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from hrsignal.demo.tls import ensure_tls
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -41,70 +42,10 @@ class TestCA:
 
 
 def make_ca(directory: Path) -> TestCA:
-    """Write ``ca.pem``, ``server.pem`` and ``server.key`` into ``directory``."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = _key()
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("hrsignal test CA"))
-        .issuer_name(_name("hrsignal test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = _key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_path = directory / "ca.pem"
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_path = directory / "server.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path = directory / "server.key"
-    key_path.write_bytes(_pem_key(key))
-    return TestCA(ca_path, cert_path, key_path)
+    """Write ``ca.pem``, ``server.pem`` and ``server.key`` into ``directory``: the same CA and
+    server certificate the demo makes (``hrsignal.demo.tls``), so tests exercise that code."""
+    tls = ensure_tls(directory)
+    return TestCA(tls.ca_path, tls.cert_path, tls.key_path)
 
 
 @dataclass

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from hrsignal.server import create_app
 from hrsignal.store import open_store
 from hrsignal.store.engine import Store
+from tests.fakes.ca import TestCA, make_ca
 from tests.server import helpers
-from tests.server.tls import Issued, make_ca_and_server
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ class Running:
     """A server listening on loopback."""
 
     base_url: str
-    ca: Issued | None
+    ca: TestCA | None
 
 
 def _free_port() -> int:
@@ -72,12 +72,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Issued, Issued]:
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
     """A test CA and a server certificate for 127.0.0.1."""
-    return make_ca_and_server(tmp_path_factory.mktemp("tls"))
+    return make_ca(tmp_path_factory.mktemp("tls"))
 
 
-def run_server(app: FastAPI, tls: tuple[Issued, Issued] | None) -> Iterator[Running]:
+def run_server(app: FastAPI, tls: TestCA | None) -> Iterator[Running]:
     """Serve ``app`` with uvicorn in a thread until the generator is closed."""
     port = _free_port()
     config = uvicorn.Config(
@@ -85,8 +85,8 @@ def run_server(app: FastAPI, tls: tuple[Issued, Issued] | None) -> Iterator[Runn
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        ssl_certfile=str(tls[1].cert_path) if tls else None,
-        ssl_keyfile=str(tls[1].key_path) if tls else None,
+        ssl_certfile=str(tls.cert_path) if tls else None,
+        ssl_keyfile=str(tls.key_path) if tls else None,
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
@@ -99,7 +99,7 @@ def run_server(app: FastAPI, tls: tuple[Issued, Issued] | None) -> Iterator[Runn
         time.sleep(0.02)
     scheme = "https" if tls else "http"
     try:
-        yield Running(f"{scheme}://127.0.0.1:{port}", tls[0] if tls else None)
+        yield Running(f"{scheme}://127.0.0.1:{port}", tls)
     finally:
         server.should_exit = True
         thread.join(timeout=20)
@@ -112,12 +112,12 @@ def loopback(app: FastAPI) -> Iterator[Running]:
 
 
 @pytest.fixture
-def loopback_tls(app: FastAPI, tls_files: tuple[Issued, Issued]) -> Iterator[Running]:
+def loopback_tls(app: FastAPI, tls_files: TestCA) -> Iterator[Running]:
     """The app served over HTTPS on 127.0.0.1 with a certificate from the test CA."""
     yield from run_server(app, tls_files)
 
 
 @pytest.fixture
-def ca_path(tls_files: tuple[Issued, Issued]) -> Path:
+def ca_path(tls_files: TestCA) -> Path:
     """The test CA's certificate file (what clients trust)."""
-    return tls_files[0].cert_path
+    return tls_files.ca_path

@@ -1,10 +1,10 @@
-"""A throwaway certificate authority and certificates, made with ``cryptography``."""
+"""Client certificates for the certificate-credential tests, made with ``cryptography`` (the
+TLS certificate authority is ``tests.fakes.ca.make_ca``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,69 +56,6 @@ def _write(directory: Path, stem: str, key: rsa.RSAPrivateKey, cert: x509.Certif
     key_path.write_bytes(key_pem)
     cert_path.write_bytes(cert_pem)
     return Issued(key_pem, cert_pem, key_path, cert_path)
-
-
-def make_ca_and_server(directory: Path) -> tuple[Issued, Issued]:
-    """A CA and a server certificate it signed for 127.0.0.1 and localhost."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = _key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hrsignal test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = _key()
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return _write(directory, "ca", ca_key, ca_cert), _write(
-        directory, "server", server_key, server_cert
-    )
 
 
 def make_self_signed(directory: Path, name: str = "client") -> Issued:
