@@ -5,6 +5,11 @@ from its header is shown with a choice of column for every field, and the admin 
 Only the header of the sample is read; the file is not kept. An app secret is shown once, on
 the page that answers its creation, and is stored hashed; secrets expiring within
 :data:`EXPIRY_WARNING_DAYS` are flagged.
+
+A connector can be disabled, enabled again and deleted with the store functions the CLI's
+``hrsignal connectors disable|enable|delete`` use. Deleting a connector goes through a
+confirmation page (a GET that says what goes, whose form POSTs it); the POST refuses a form
+that did not come from that page.
 """
 
 from __future__ import annotations
@@ -88,8 +93,8 @@ def _summary(store: Any, c: conns.Connector) -> dict[str, Any]:
 
 
 @router.get("/connectors")
-async def connectors_page(request: Request, person: AdminViewer) -> Response:
-    """Every connector: scenarios, app, job id, mapping, last upload, totals."""
+async def connectors_page(request: Request, person: AdminViewer, deleted: int = 0) -> Response:
+    """Every connector: scenarios, app, job id, mapping, last upload, totals, state."""
     store = state(request).store
 
     def load() -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -97,7 +102,7 @@ async def connectors_page(request: Request, person: AdminViewer) -> Response:
         return [_summary(store, c) for c in conns.list_connectors(store)], apps
 
     rows, apps = await anyio.to_thread.run_sync(load)
-    return page(request, "connectors.html", person, rows=rows, apps=apps)
+    return page(request, "connectors.html", person, rows=rows, apps=apps, deleted=bool(deleted))
 
 
 @router.get("/connectors/new")
@@ -230,6 +235,77 @@ async def connector_page(
         created=bool(created),
         summary=_summary(store, connector),
     )
+
+
+def _confirmed(form: dict[str, Any], action: str, where: str) -> None:
+    """Refuse a POST that did not come from the confirmation page's form (400, nothing done):
+    the page is where the admin reads what will go, so a stale or hand-made form that skips
+    it is not enough."""
+    if form.get("confirm") != action:
+        raise UsageError(f"{action} was not confirmed", hint=f"confirm it on {where}")
+
+
+async def _set_enabled(request: Request, job_id: str, person: Viewer, enabled: bool) -> Response:
+    await posted(request, person)
+    store = state(request).store
+
+    def switch() -> conns.Connector:
+        # The job id as stored (the URL's may differ in case; the update matches it exactly).
+        canonical = conns.get_connector(store, job_id).job_id
+        return conns.set_enabled(store, canonical, enabled)
+
+    connector = await anyio.to_thread.run_sync(switch)
+    return redirect(f"/connectors/{connector.job_id}")
+
+
+@router.post("/connectors/{job_id}/disable")
+async def connector_disable(request: Request, job_id: str, person: AdminViewer) -> Response:
+    """Disable a connector (as ``hrsignal connectors disable``): its uploads answer 404."""
+    return await _set_enabled(request, job_id, person, False)
+
+
+@router.post("/connectors/{job_id}/enable")
+async def connector_enable(request: Request, job_id: str, person: AdminViewer) -> Response:
+    """Enable a disabled connector again (as ``hrsignal connectors enable``)."""
+    return await _set_enabled(request, job_id, person, True)
+
+
+@router.get("/connectors/{job_id}/delete")
+async def connector_delete_confirm(request: Request, job_id: str, person: AdminViewer) -> Response:
+    """The confirmation page: what deleting the connector removes, and what it keeps."""
+    store = state(request).store
+
+    def load() -> tuple[dict[str, Any], identity.App | None]:
+        c = conns.get_connector(store, job_id)
+        return _summary(store, c), identity.find_app(store, c.app_id)
+
+    summary, app = await anyio.to_thread.run_sync(load)
+    return page(
+        request,
+        "connector_delete.html",
+        person,
+        c=summary["connector"],
+        app=app,
+        summary=summary,
+    )
+
+
+@router.post("/connectors/{job_id}/delete")
+async def connector_delete(request: Request, job_id: str, person: AdminViewer) -> Response:
+    """Delete a connector with its HR records and upload log (as ``hrsignal connectors
+    delete``), once confirmed on its confirmation page."""
+    form = await posted(request, person)
+    store = state(request).store
+
+    def remove() -> None:
+        # Look it up first: an unknown job is a 404 before anything else, and the delete
+        # gets the job id as stored (it matches exactly; the URL's may differ in case).
+        canonical = conns.get_connector(store, job_id).job_id
+        _confirmed(form, "delete", f"/connectors/{canonical}/delete")
+        conns.delete_connector(store, canonical)
+
+    await anyio.to_thread.run_sync(remove)
+    return redirect("/connectors?deleted=1")
 
 
 @router.get("/uploads/{upload_id}")
