@@ -379,8 +379,8 @@ async def test_apps_secret_shown_once_expiry_warned_and_removal_scoped_to_its_ap
     as_admin: Browserless, store: Store
 ) -> None:
     """Registering an app shows its secret once (the list shows only a hint); a secret
-    expiring within 30 days is flagged; removing a secret through another app's URL is a 404
-    and removes nothing (no cross-app IDOR)."""
+    expiring within 30 days is flagged; removing a secret goes through its confirmation page,
+    and through another app's URL is a 404 that removes nothing (no cross-app IDOR)."""
     token = await as_admin.csrf("/apps")
     created = await as_admin.client.post(
         "/apps", data={"csrf_token": token, "name": "payroll", "expires_in_days": "10"}
@@ -395,13 +395,17 @@ async def test_apps_secret_shown_once_expiry_warned_and_removal_scoped_to_its_ap
     payroll_secret = identity.list_secrets(store, payroll.app_id)[0]
     cross = await as_admin.client.post(
         f"/apps/{other.app.app_id}/secrets/{payroll_secret.secret_id}/remove",
-        data={"csrf_token": token},
+        data={"csrf_token": token, "confirm": "remove"},
     )
     assert cross.status_code == 404
     assert identity.list_secrets(store, payroll.app_id) == [payroll_secret]
+    confirm = await as_admin.client.get(
+        f"/apps/{payroll.app_id}/secrets/{payroll_secret.secret_id}/remove"
+    )
+    assert confirm.status_code == 200 and payroll_secret.hint in confirm.text
     removed = await as_admin.client.post(
         f"/apps/{payroll.app_id}/secrets/{payroll_secret.secret_id}/remove",
-        data={"csrf_token": token},
+        data={"csrf_token": csrf_of(confirm.text), "confirm": "remove"},
     )
     assert removed.status_code == 303 and identity.list_secrets(store, payroll.app_id) == []
     with store.write() as conn:  # an expired secret is flagged as such

@@ -7,9 +7,9 @@ the page that answers its creation, and is stored hashed; secrets expiring withi
 :data:`EXPIRY_WARNING_DAYS` are flagged.
 
 A connector can be disabled, enabled again and deleted with the store functions the CLI's
-``hrsignal connectors disable|enable|delete`` use. Deleting a connector goes through a
-confirmation page (a GET that says what goes, whose form POSTs it); the POST refuses a form
-that did not come from that page.
+``hrsignal connectors disable|enable|delete`` use. Deleting a connector and removing a secret
+each go through a confirmation page (a GET that says what goes, whose form POSTs it); the
+POST refuses a form that did not come from that page.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from hrsignal.errors import ConfigError, UsageError
+from hrsignal.errors import ConfigError, NotFoundError, UsageError
 from hrsignal.scenarios import MULTI, open_validation, scenario_names
 from hrsignal.scenarios.mapping import FileMapping
 from hrsignal.scenarios.schema import get_scenario
@@ -417,13 +417,54 @@ async def secret_create(request: Request, app_id: str, person: AdminViewer) -> R
     return _secret_shown(request, person, new)
 
 
+def _find_secret(store: Any, app_id: str, secret_id: str) -> identity.SecretInfo:
+    """The app's secret ``secret_id``; 404 when the app does not have it (even if another
+    app does: a secret is only ever addressed through its own app)."""
+    for s in identity.list_secrets(store, app_id):
+        if s.secret_id == secret_id:
+            return s
+    raise NotFoundError(f"application {app_id} has no secret {secret_id}")
+
+
+@router.get("/apps/{app_id}/secrets/{secret_id}/remove")
+async def secret_remove_confirm(
+    request: Request, app_id: str, secret_id: str, person: AdminViewer
+) -> Response:
+    """The confirmation page: which app, which secret (hint, created, expiry), what follows."""
+    store = state(request).store
+    now = identity.utcnow()
+
+    def load() -> tuple[identity.App, dict[str, Any], int]:
+        app = identity.get_app(store, app_id)
+        secret = _find_secret(store, app_id, secret_id)
+        others = len(identity.list_secrets(store, app_id)) - 1
+        others += len(identity.list_certificates(store, app_id))
+        return app, _secret_row(secret, now), others
+
+    app, row, other_credentials = await anyio.to_thread.run_sync(load)
+    return page(
+        request,
+        "secret_remove.html",
+        person,
+        app=app,
+        s=row,
+        other_credentials=other_credentials,
+        token_lifetime_s=state(request).settings.token_lifetime_s,
+    )
+
+
 @router.post("/apps/{app_id}/secrets/{secret_id}/remove")
 async def secret_remove(
     request: Request, app_id: str, secret_id: str, person: AdminViewer
 ) -> Response:
-    """Remove one secret of an app."""
-    await posted(request, person)
-    await anyio.to_thread.run_sync(
-        lambda: identity.remove_secret(state(request).store, app_id, secret_id)
-    )
+    """Remove one secret of an app, once confirmed on its confirmation page."""
+    form = await posted(request, person)
+    store = state(request).store
+
+    def remove() -> None:
+        _find_secret(store, app_id, secret_id)  # another app's secret: 404 before the rest
+        _confirmed(form, "remove", f"/apps/{app_id}/secrets/{secret_id}/remove")
+        identity.remove_secret(store, app_id, secret_id)
+
+    await anyio.to_thread.run_sync(remove)
     return redirect("/apps")
