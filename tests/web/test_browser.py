@@ -29,7 +29,7 @@ import pytest
 import uvicorn
 
 from hrsignal.server import create_app
-from hrsignal.store import accounts, open_store
+from hrsignal.store import accounts, identity, open_store
 from tests.fakes.ca import make_ca
 from tests.server import helpers
 from tests.web.conftest import PASSWORD, ROLES, THIEF
@@ -402,3 +402,55 @@ def test_investigator_reveals_an_identity_and_the_reveal_is_audited(
     shot(page, "14-alert-revealed")
     audit = _reveals(served.risk_dir)
     assert len(audit) == before + 1 and audit[-1] == ("investigator", f"alert {ALERT}")
+
+
+def test_admin_disables_enables_deletes_a_connector_and_removes_a_secret_after_confirming(
+    page: Any, served: Served
+) -> None:
+    """On a connector's page the admin disables it (the page and the list say so), enables
+    it, and deletes it through its confirmation page, reached from the keyboard; on the apps
+    page Remove leads to a confirmation page naming the secret, whose button removes it."""
+    store = open_store(served.db_url)
+    try:
+        tenant = helpers.make_tenant(store, name="Old feed")
+        extra = identity.add_secret(store, tenant.app_id, expires_in_days=30)
+    finally:
+        store.dispose()
+    sign_in(page, "admin")
+    page.goto(f"/connectors/{tenant.job_id}")
+    page.get_by_role("button", name="Disable").click()
+    assert page.locator("#state").inner_text() == "disabled"
+    assert "This connector is disabled" in page.locator("main").inner_text()
+    check_accessibility(page)
+    shot(page, "16-connector-disabled")
+    nav(page, "Connectors")
+    row = page.locator("#connectors tbody tr", has_text="Old feed")
+    assert row.locator("td.state").inner_text() == "disabled"
+    row.get_by_role("link", name="Old feed").click()
+    page.get_by_role("button", name="Enable").click()
+    assert page.locator("#state").inner_text() == "enabled"
+
+    page.get_by_role("link", name="Delete…").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/connectors/{tenant.job_id}/delete")
+    assert page.locator("h1").inner_text() == "Delete the connector Old feed?"
+    assert "upload log" in page.locator("#deleted").inner_text()
+    check_accessibility(page)
+    shot(page, "17-connector-delete-confirm")
+    page.get_by_role("button", name="Delete Old feed and its data").click()
+    page.wait_for_url("**/connectors?deleted=1")
+    assert "Connector deleted" in page.locator("main").inner_text()
+    assert page.locator("#connectors tbody tr", has_text="Old feed").count() == 0
+
+    nav(page, "Apps")
+    hint = extra.secret[: len(identity.SECRET_PREFIX) + 3]
+    page.get_by_role("link", name=f"Remove secret {hint}… of Old feed").click()
+    facts = page.locator("#secret").inner_text()
+    assert "Old feed" in facts and f"{hint}…" in facts
+    check_accessibility(page)
+    shot(page, "18-secret-remove-confirm")
+    page.get_by_role("button", name=f"Remove the secret {hint}…").click()
+    page.wait_for_url("**/apps")
+    section = page.locator("section.app", has_text="Old feed")
+    assert f"{hint}…" not in section.inner_text()
+    assert section.locator("table.secrets tbody tr").count() == 1
