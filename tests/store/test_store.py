@@ -105,10 +105,12 @@ def test_connector_lifecycle_and_app_in_use(store: Store) -> None:
     job = _job(store)
     app_id = conns.get_connector(store, job).app_id
     assert conns.find_connector(store, job.upper()) is not None
-    assert conns.set_enabled(store, job, False).enabled is False
+    # the job id in another case changes the connector too (not only finds it)
+    assert conns.set_enabled(store, job.upper(), False).enabled is False
+    assert conns.get_connector(store, job).enabled is False
     with pytest.raises(ConflictError):
         identity.delete_app(store, app_id)
-    conns.delete_connector(store, job)
+    conns.delete_connector(store, job.upper())
     with pytest.raises(NotFoundError):
         conns.get_connector(store, job)
     identity.delete_app(store, app_id)

@@ -123,7 +123,7 @@ def list_connectors(store: Store) -> list[Connector]:
 
 def set_enabled(store: Store, job_id: str, enabled: bool) -> Connector:
     """Enable or disable a connector (a disabled job answers 404 to uploads)."""
-    get_connector(store, job_id)
+    job_id = get_connector(store, job_id).job_id  # the stored spelling (ids match any case)
     with store.write() as conn:
         conn.execute(
             update(connectors).where(connectors.c.job_id == job_id).values(enabled=enabled)
@@ -133,7 +133,7 @@ def set_enabled(store: Store, job_id: str, enabled: bool) -> Connector:
 
 def delete_connector(store: Store, job_id: str) -> None:
     """Delete a connector with its records and its upload log."""
-    get_connector(store, job_id)
+    job_id = get_connector(store, job_id).job_id  # the stored spelling (ids match any case)
     with store.write() as conn:
         ids = select(uploads.c.upload_id).where(uploads.c.job_id == job_id)
         conn.execute(delete(upload_rejects).where(upload_rejects.c.upload_id.in_(ids)))
