@@ -110,6 +110,30 @@ def test_listings_are_pseudonymised_unless_revealed(example: Path) -> None:
     assert r.stdout.strip() == THIEF
 
 
+def test_an_alerts_events_hide_the_name_in_paths_devices_and_addresses(example_copy: Path) -> None:
+    """The events behind an alert name the user in profile paths (C:\\Users\\diego.siciliani),
+    device names (LT-DIEGOSICILIA) and addresses: without --reveal all of them show the
+    pseudonym; with --reveal they are as logged."""
+    aid = _alerts(example_copy)[0]["id"]
+    masked = hrs(example_copy, "alert", aid, "--format", "json", "--events", "200")
+    assert masked.returncode == 0, masked.stderr
+    alert = json.loads(masked.stdout)
+    alias = alert["user"]
+    fields = [
+        str(ev.get(f) or "") for ev in alert["events"] for f in ("device", "object", "target")
+    ]
+    assert any(f"[{alias}]" in f for f in fields)
+    for name in ("diego", "sicilia"):
+        assert name not in masked.stdout.casefold(), name
+    shown = hrs(example_copy, "alert", aid, "--format", "json", "--events", "200", "--reveal")
+    revealed = json.loads(shown.stdout)
+    raw = [
+        str(ev.get(f) or "") for ev in revealed["events"] for f in ("device", "object", "target")
+    ]
+    assert any("diego" in f.casefold() for f in raw)
+    assert not any(f"[{alias}]" in f for f in raw)
+
+
 def test_pseudonyms_differ_between_deployments(example: Path, tmp_path: Path) -> None:
     """Another data dir (another key) gives the same user another pseudonym."""
     from hrsignal.risk.pseudonym import pseudonym

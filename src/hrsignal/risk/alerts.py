@@ -11,8 +11,10 @@ dicts, so an HTTP layer can return them as they are.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,34 @@ class _Names:
         if user is None:
             return None
         return user if self.reveal else pseudonym(self.key, user)
+
+    def mask(self, text: Any, user: str | None) -> Any:
+        """``text`` with the user's name replaced by the pseudonym, unless revealing.
+
+        Event fields carry names too: a profile path (``C:\\Users\\diego.siciliani\\...``),
+        a device named after its owner (``LT-DIEGOSICILIA``: the 15-character NetBIOS limit
+        cuts the name), a personal address (``diego.siciliani@gmail.com``). Masked: the UPN, its
+        local part, the local part without separators and its prefixes down to 8 characters,
+        and each part of the name of 4 characters or more; case-insensitively. This errs on the
+        side of hiding (a file named after a word that is also the user's first name is masked
+        too)."""
+        if self.reveal or not user or not isinstance(text, str) or not text:
+            return text
+        return _name_pattern(user).sub(f"[{pseudonym(self.key, user)}]", text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_pattern(user: str) -> re.Pattern[str]:
+    """The regular expression of :meth:`_Names.mask` for ``user``."""
+    upn = user.strip().casefold()
+    local = upn.split("@", 1)[0]
+    parts = [p for p in re.split(r"[._\-+' ]+", local) if len(p) >= 4]
+    compact = "".join(re.split(r"[._\-+' ]+", local))
+    forms = {upn, local, *parts}
+    forms.update(compact[:n] for n in range(8, len(compact) + 1))
+    forms.discard("")
+    alternatives = sorted(forms, key=len, reverse=True)  # the longest form wins
+    return re.compile("|".join(re.escape(f) for f in alternatives), re.IGNORECASE)
 
 
 def _date(v: Any) -> str | None:
@@ -215,6 +245,8 @@ def _events(
         ev = dict(zip(keys, r, strict=True))
         ev["time"] = r[0].isoformat() if r[0] is not None else None
         ev["user"] = names(r[1])
+        for field in ("device", "object", "target"):
+            ev[field] = names.mask(ev[field], r[1])
         out.append(ev)
     return out
 
