@@ -249,12 +249,7 @@ async def _set_enabled(request: Request, job_id: str, person: Viewer, enabled: b
     await posted(request, person)
     store = state(request).store
 
-    def switch() -> conns.Connector:
-        # The job id as stored (the URL's may differ in case; the update matches it exactly).
-        canonical = conns.get_connector(store, job_id).job_id
-        return conns.set_enabled(store, canonical, enabled)
-
-    connector = await anyio.to_thread.run_sync(switch)
+    connector = await anyio.to_thread.run_sync(lambda: conns.set_enabled(store, job_id, enabled))
     return redirect(f"/connectors/{connector.job_id}")
 
 
@@ -298,8 +293,7 @@ async def connector_delete(request: Request, job_id: str, person: AdminViewer) -
     store = state(request).store
 
     def remove() -> None:
-        # Look it up first: an unknown job is a 404 before anything else, and the delete
-        # gets the job id as stored (it matches exactly; the URL's may differ in case).
+        # Look it up first: an unknown job is a 404 before an unconfirmed form is a 400.
         canonical = conns.get_connector(store, job_id).job_id
         _confirmed(form, "delete", f"/connectors/{canonical}/delete")
         conns.delete_connector(store, canonical)
