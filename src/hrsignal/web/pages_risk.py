@@ -240,14 +240,17 @@ async def _alert_page(
 ) -> Response:
     from hrsignal.risk.alerts import get_alert, triage_history
     from hrsignal.risk.people import alert_timeline
+    from hrsignal.risk.store import RiskStore
 
     data_dir = risk_dir(request)
     if not _has_data(data_dir):
         raise NotFoundError(f"no alert {alert_id!r}: no risk data yet")
 
     def load() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-        alert = get_alert(data_dir, alert_id, reveal=reveal, actor=person.name, max_events=50)
-        return alert, alert_timeline(data_dir, alert_id), triage_history(data_dir, alert_id)
+        store = RiskStore(data_dir)
+        with store.session():  # one connection for the three reads
+            alert = get_alert(store, alert_id, reveal=reveal, actor=person.name, max_events=50)
+            return alert, alert_timeline(store, alert_id), triage_history(store, alert_id)
 
     alert, days, history = await anyio.to_thread.run_sync(load)
     trig = alert.get("trigger") or {}
