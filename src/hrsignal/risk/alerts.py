@@ -69,8 +69,9 @@ def _name_pattern(user: str) -> re.Pattern[str]:
     """The regular expression of :meth:`_Names.mask` for ``user``."""
     upn = user.strip().casefold()
     local = upn.split("@", 1)[0]
-    parts = [p for p in re.split(r"[._\-+' ]+", local) if len(p) >= 4]
-    compact = "".join(re.split(r"[._\-+' ]+", local))
+    pieces = re.split(r"[._\-+' ]+", local)
+    parts = [p for p in pieces if len(p) >= 4]
+    compact = "".join(pieces)
     forms = {upn, local, *parts}
     forms.update(compact[:n] for n in range(8, len(compact) + 1))
     forms.discard("")

@@ -411,12 +411,15 @@ async def secret_create(request: Request, app_id: str, person: AdminViewer) -> R
     return _secret_shown(request, person, new)
 
 
-def _find_secret(store: Any, app_id: str, secret_id: str) -> identity.SecretInfo:
-    """The app's secret ``secret_id``; 404 when the app does not have it (even if another
-    app does: a secret is only ever addressed through its own app)."""
-    for s in identity.list_secrets(store, app_id):
+def _find_secret(
+    store: Any, app_id: str, secret_id: str
+) -> tuple[identity.SecretInfo, list[identity.SecretInfo]]:
+    """The app's secret ``secret_id`` and all the app's secrets; 404 when the app does not
+    have it (even if another app does: a secret is only ever addressed through its own app)."""
+    secrets = identity.list_secrets(store, app_id)
+    for s in secrets:
         if s.secret_id == secret_id:
-            return s
+            return s, secrets
     raise NotFoundError(f"application {app_id} has no secret {secret_id}")
 
 
@@ -430,9 +433,8 @@ async def secret_remove_confirm(
 
     def load() -> tuple[identity.App, dict[str, Any], int]:
         app = identity.get_app(store, app_id)
-        secret = _find_secret(store, app_id, secret_id)
-        others = len(identity.list_secrets(store, app_id)) - 1
-        others += len(identity.list_certificates(store, app_id))
+        secret, secrets = _find_secret(store, app_id, secret_id)
+        others = len(secrets) - 1 + len(identity.list_certificates(store, app_id))
         return app, _secret_row(secret, now), others
 
     app, row, other_credentials = await anyio.to_thread.run_sync(load)
